@@ -1,0 +1,141 @@
+"""The ``dsarisk`` command line: score, validate, run, compare.
+
+Every failure a user can cause ends in one line on standard error and a
+non-zero exit status, never in a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .exceptions import DsariskError, InputError, ScoringError
+from .methodology import load_methodology
+from .scoring import score_case
+
+EXIT_INPUT = 2
+EXIT_FAILED = 1
+CASE_COLUMNS = ("probability", "inherent", "effectiveness", "residual")
+
+
+def _number(text: str, field: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ScoringError(f"'{text}' is not a number", field=field) from None
+
+
+def _case_from_row(row: dict[str, str]) -> dict[str, object]:
+    def given(name: str) -> str | None:
+        value = (row.get(name) or "").strip()
+        return value or None
+
+    rate = given("rate_pct")
+    pct = given("effectiveness_pct")
+    return {
+        "rate": _number(rate, "rate_pct") if rate else None,
+        "probability_label": None if rate else given("probability"),
+        "severity_score": given("severity"),
+        "scope": given("scope"),
+        "scale": given("scale"),
+        "remediability": given("remediability"),
+        "effectiveness_pct": _number(pct, "effectiveness_pct") if pct else None,
+        "effectiveness_label": None if pct else given("effectiveness"),
+    }
+
+
+def _score_cases(method_path: str, cases: Path) -> int:
+    method = load_methodology(method_path)
+    try:
+        with cases.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            fields = list(reader.fieldnames or [])
+    except FileNotFoundError:
+        raise InputError("file not found", file=cases) from None
+    if not fields:
+        raise InputError("the cases file has no header row", file=cases)
+    clash = [c for c in CASE_COLUMNS if c in fields and c not in ("probability", "effectiveness")]
+    if clash:
+        raise InputError(f"column(s) {', '.join(clash)} are output columns and must not be given", file=cases)
+    scored = []
+    for number, row in enumerate(rows, start=2):
+        try:
+            result = score_case(method, **_case_from_row(row))  # type: ignore[arg-type]
+        except ScoringError as exc:
+            raise ScoringError(exc.message, file=f"{cases}: row {number}", field=exc.field) from None
+        scored.append({**row, **{c: getattr(result, c).level for c in CASE_COLUMNS}})
+    writer = csv.DictWriter(sys.stdout, fieldnames=fields + [c for c in CASE_COLUMNS if c not in fields])
+    writer.writeheader()
+    writer.writerows(scored)
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """Score one case, or a CSV of cases."""
+    if args.cases:
+        return _score_cases(args.methodology, Path(args.cases))
+    missing = [flag for flag, value in (("--rate", args.rate), ("--severity", args.severity),
+                                        ("--effectiveness", args.effectiveness)) if value is None]
+    if missing:
+        raise InputError(f"give {', '.join(missing)} (or --cases FILE)")
+    method = load_methodology(args.methodology)
+    result = score_case(
+        method,
+        rate=args.rate,
+        severity_score=args.severity,
+        effectiveness_pct=args.effectiveness,
+    )
+    print(json.dumps({"methodology": method.name, **result.as_dict()}, indent=2))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check a methodology file."""
+    method = load_methodology(args.methodology)
+    print(f"{args.methodology}: valid methodology '{method.name}'")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dsarisk", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    score = commands.add_parser("score", help="score one what-if case or a CSV of cases")
+    score.add_argument("--methodology", required=True, help="methodology YAML (path or name in data/methodology)")
+    score.add_argument("--rate", type=float, help="probability rate in the scale's unit (percent)")
+    score.add_argument("--severity", help="severity score (1..n) or level label")
+    score.add_argument("--effectiveness", type=float, help="mitigation effectiveness in percent")
+    score.add_argument("--cases", help="CSV of cases; prints it back with the four ratings added")
+    score.set_defaults(handler=cmd_score)
+
+    validate = commands.add_parser("validate", help="check a methodology file")
+    validate.add_argument("--methodology", required=True)
+    validate.set_defaults(handler=cmd_validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except InputError as exc:
+        print(f"dsarisk: error: {exc.one_line()}", file=sys.stderr)
+        return EXIT_INPUT
+    except DsariskError as exc:
+        print(f"dsarisk: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("dsarisk: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

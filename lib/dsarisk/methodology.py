@@ -1,0 +1,497 @@
+"""Methodologies as data: load, validate and query scales and matrices.
+
+A methodology file (YAML) declares every scale and matrix a risk assessment
+uses. Nothing about a particular platform's method lives in code: a 3x3
+lookup, a 5x5 lookup or a score product with bands are all files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .exceptions import InputError, MethodologyError
+from .labels import canonical_label
+from .paths import METHODOLOGY_DIR
+
+CHARACTERISTICS = ("scope", "scale", "remediability")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Level(_Strict):
+    """A named level of a scale, with an optional heatmap colour."""
+
+    label: str
+    color: str | None = None
+    description: str | None = None
+
+
+class Band(_Strict):
+    """A level of a continuous scale: it covers ``[min, next band's min)``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    label: str
+    min: float = Field(validation_alias="min_pct")
+    color: str | None = None
+    description: str | None = None
+    factor: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_min_or_min_pct(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "min" in data and "min_pct" not in data:
+            data = {**data, "min_pct": data["min"]}
+            del data["min"]
+        return data
+
+
+class ScoreBand(_Strict):
+    """A band over a numeric score (a product of scores): ``[min, next min)``."""
+
+    label: str
+    min: float
+
+
+def _as_levels(value: Any) -> Any:
+    if isinstance(value, list):
+        return [{"label": item} if isinstance(item, str) else item for item in value]
+    return value
+
+
+def _check_thresholds(bands: list[Band] | list[ScoreBand], field: str, *, start_at_zero: bool) -> None:
+    mins = [band.min for band in bands]
+    if start_at_zero and mins[0] != 0:
+        raise MethodologyError(f"thresholds must start at 0, not {mins[0]:g}", field=field)
+    for lower, upper in zip(mins, mins[1:]):
+        if upper <= lower:
+            raise MethodologyError(
+                f"thresholds must be strictly increasing, {upper:g} follows {lower:g}", field=field
+            )
+
+
+def _canonical(label: str, labels: list[str], field: str) -> str:
+    found = canonical_label(label, labels)
+    if found is None:
+        raise MethodologyError(f"'{label}' is not a declared level ({', '.join(labels)})", field=field)
+    return found
+
+
+class ProbabilityScale(_Strict):
+    """Probability levels banded on a rate (``unit`` is ``%`` unless a module counts otherwise)."""
+
+    unit: str = "%"
+    proxy: str | None = None
+    levels: list[Band] = Field(min_length=2)
+
+    @property
+    def labels(self) -> list[str]:
+        return [band.label for band in self.levels]
+
+
+class SeveritySpec(_Strict):
+    """Severity levels (score = 1-based position) and how the three characteristics combine."""
+
+    levels: list[Level] = Field(min_length=2)
+    aggregate: Literal["max", "mean", "median", "weighted"] = "max"
+    weights: dict[Literal["scope", "scale", "remediability"], float] | None = None
+
+    _levels = field_validator("levels", mode="before")(_as_levels)
+
+    @property
+    def labels(self) -> list[str]:
+        return [level.label for level in self.levels]
+
+    @model_validator(mode="after")
+    def _weights_fit_aggregate(self) -> SeveritySpec:
+        if self.aggregate == "weighted":
+            if not self.weights or set(self.weights) != set(CHARACTERISTICS):
+                raise MethodologyError(
+                    "a weighted aggregate needs a weight for each of scope, scale, remediability",
+                    field="severity.weights",
+                )
+            if any(weight < 0 for weight in self.weights.values()) or sum(self.weights.values()) <= 0:
+                raise MethodologyError("weights must be non-negative and not all 0", field="severity.weights")
+        elif self.weights is not None:
+            raise MethodologyError(
+                f"weights are only read with aggregate: weighted, not {self.aggregate}",
+                field="severity.weights",
+            )
+        return self
+
+
+class InherentOverride(_Strict):
+    """A cell of a product method whose level is set by hand."""
+
+    probability: str
+    severity: str
+    level: str
+
+
+class InherentSpec(_Strict):
+    """Inherent risk = probability x severity, by lookup or by a banded score product."""
+
+    levels: list[Level] = Field(min_length=2)
+    method: Literal["matrix", "product"] = "matrix"
+    matrix: dict[str, list[str]] | None = None
+    bands: list[ScoreBand] | None = None
+    overrides: list[InherentOverride] = []
+
+    _levels = field_validator("levels", mode="before")(_as_levels)
+
+    @property
+    def labels(self) -> list[str]:
+        return [level.label for level in self.levels]
+
+
+class MaturityLevel(_Strict):
+    """A DTSP maturity level and the share of a question's credit it earns."""
+
+    label: str
+    credit: float
+    description: str | None = None
+
+    @field_validator("credit")
+    @classmethod
+    def _credit_in_unit_interval(cls, credit: float) -> float:
+        if not 0 <= credit <= 1:
+            raise MethodologyError(f"credit {credit:g} is outside [0, 1]", field="maturity.credit")
+        return credit
+
+
+class EffectivenessSpec(_Strict):
+    """Mitigation effectiveness bands over a percentage, optionally a blend of components."""
+
+    levels: list[Band] = Field(min_length=2)
+    components: dict[str, float] | None = None
+
+    @property
+    def labels(self) -> list[str]:
+        return [band.label for band in self.levels]
+
+
+class ResidualSpec(_Strict):
+    """Residual risk from inherent risk and effectiveness.
+
+    ``matrix`` looks the cell up; ``product`` multiplies the inherent value by
+    the effectiveness level's ``factor``; ``reduction`` multiplies it by
+    ``1 - effectiveness % / 100``. Both numeric methods are banded by ``bands``.
+    """
+
+    levels: list[Level] = Field(min_length=2)
+    method: Literal["matrix", "product", "reduction"] = "matrix"
+    matrix: dict[str, list[str]] | None = None
+    inherent_value: Literal["score", "level"] = "level"
+    bands: list[ScoreBand] | None = None
+
+    _levels = field_validator("levels", mode="before")(_as_levels)
+
+    @property
+    def labels(self) -> list[str]:
+        return [level.label for level in self.levels]
+
+
+class Methodology(_Strict):
+    """A whole scoring methodology, validated for consistency on construction."""
+
+    name: str
+    description: str | None = None
+    notes: list[str] = []
+    allow_non_monotonic: bool = False
+    probability: ProbabilityScale
+    probability_by_module: dict[str, ProbabilityScale] = {}
+    severity: SeveritySpec
+    inherent: InherentSpec
+    maturity: list[MaturityLevel] = Field(min_length=2)
+    effectiveness: EffectivenessSpec
+    residual: ResidualSpec
+
+    @model_validator(mode="before")
+    @classmethod
+    def _canonicalise_labels(cls, data: Any) -> Any:
+        """Rewrite label variants in matrices, bands and overrides to the declared spellings."""
+        if not isinstance(data, dict):
+            return data
+        try:
+            return _canonicalised(data)
+        except (KeyError, TypeError, AttributeError):
+            return data  # malformed structure: let the field validators say where
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Methodology:
+        _check_thresholds(self.probability.levels, "probability.levels", start_at_zero=True)
+        for module, scale in self.probability_by_module.items():
+            _check_thresholds(scale.levels, f"probability_by_module.{module}.levels", start_at_zero=True)
+        _check_thresholds(self.effectiveness.levels, "effectiveness.levels", start_at_zero=True)
+        self._check_inherent()
+        self._check_residual()
+        if self.effectiveness.components is not None:
+            weights = self.effectiveness.components
+            if any(weight < 0 for weight in weights.values()) or sum(weights.values()) <= 0:
+                raise MethodologyError("weights must be non-negative and not all 0", field="effectiveness.components")
+        _check_unique([m.label for m in self.maturity], "maturity")
+        return self
+
+    # -- consistency checks -------------------------------------------------------------
+    def _check_inherent(self) -> None:
+        spec = self.inherent
+        probability, severity, levels = self.probability.labels, self.severity.labels, spec.labels
+        for module, scale in self.probability_by_module.items():
+            if scale.labels != probability:
+                raise MethodologyError(
+                    "a module's probability scale must use the main scale's labels",
+                    field=f"probability_by_module.{module}.levels",
+                )
+        if spec.method == "matrix":
+            if spec.matrix is None:
+                raise MethodologyError("method matrix needs a matrix", field="inherent.matrix")
+            _check_matrix(spec.matrix, probability, len(severity), levels, "inherent.matrix")
+            if not self.allow_non_monotonic:
+                grid = [[levels.index(c) for c in spec.matrix[row]] for row in probability]
+                _check_monotone(grid, rising_rows=True, rising_cols=True, field="inherent.matrix")
+        else:
+            if not spec.bands:
+                raise MethodologyError("method product needs bands", field="inherent.bands")
+            _check_thresholds(spec.bands, "inherent.bands", start_at_zero=False)
+            for band in spec.bands:
+                _canonical(band.label, levels, "inherent.bands")
+            lowest = 1
+            if spec.bands[0].min > lowest:
+                raise MethodologyError(
+                    f"no band covers score {lowest} (the first band starts at {spec.bands[0].min:g})",
+                    field="inherent.bands",
+                )
+            if not self.allow_non_monotonic:
+                _check_monotone([[levels.index(b.label) for b in spec.bands]], True, True, "inherent.bands")
+        for i, override in enumerate(spec.overrides):
+            _canonical(override.probability, probability, f"inherent.overrides[{i}].probability")
+            _canonical(override.severity, severity, f"inherent.overrides[{i}].severity")
+            _canonical(override.level, levels, f"inherent.overrides[{i}].level")
+
+    def _check_residual(self) -> None:
+        spec = self.residual
+        effectiveness, levels = self.effectiveness.labels, spec.labels
+        if spec.inherent_value == "score" and self.inherent.method != "product":
+            raise MethodologyError(
+                "inherent_value: score needs an inherent method product (a matrix gives no score)",
+                field="residual.inherent_value",
+            )
+        if spec.method == "matrix":
+            if spec.matrix is None:
+                raise MethodologyError("method matrix needs a matrix", field="residual.matrix")
+            _check_matrix(spec.matrix, effectiveness, len(self.inherent.labels), levels, "residual.matrix")
+            if not self.allow_non_monotonic:
+                grid = [[levels.index(c) for c in spec.matrix[row]] for row in effectiveness]
+                _check_monotone(grid, rising_rows=False, rising_cols=True, field="residual.matrix")
+            return
+        if not spec.bands:
+            raise MethodologyError(f"method {spec.method} needs bands", field="residual.bands")
+        _check_thresholds(spec.bands, "residual.bands", start_at_zero=False)
+        for band in spec.bands:
+            _canonical(band.label, levels, "residual.bands")
+        lowest_input = 1.0
+        if spec.method == "product":
+            factors = [band.factor for band in self.effectiveness.levels]
+            if any(factor is None for factor in factors):
+                raise MethodologyError(
+                    "residual method product needs a factor on every effectiveness level",
+                    field="effectiveness.levels.factor",
+                )
+            if not self.allow_non_monotonic and any(b > a for a, b in zip(factors, factors[1:])):
+                raise MethodologyError(
+                    "factors must not rise with effectiveness (more effectiveness would give a higher residual)",
+                    field="effectiveness.levels.factor",
+                )
+            lowest = lowest_input * min(factors)  # type: ignore[type-var]
+        else:
+            lowest = 0.0
+        if spec.bands[0].min > lowest:
+            raise MethodologyError(
+                f"no band covers value {lowest:g} (the first band starts at {spec.bands[0].min:g})",
+                field="residual.bands",
+            )
+        if not self.allow_non_monotonic:
+            _check_monotone([[levels.index(b.label) for b in spec.bands]], True, True, "residual.bands")
+
+    # -- queries ----------------------------------------------------------------------
+    def probability_scale(self, module: str | None = None) -> ProbabilityScale:
+        """Return the probability scale of ``module`` (its own, or the main one)."""
+        if module is not None and module in self.probability_by_module:
+            return self.probability_by_module[module]
+        return self.probability
+
+    def color_of(self, scale: Literal["inherent", "residual"], label: str) -> str | None:
+        """Return the colour a file declares for an inherent or residual level."""
+        spec = self.inherent if scale == "inherent" else self.residual
+        return next((level.color for level in spec.levels if level.label == label), None)
+
+
+def _check_unique(labels: list[str], field: str) -> None:
+    seen: set[str] = set()
+    for label in labels:
+        if label in seen:
+            raise MethodologyError(f"label '{label}' is declared twice", field=field)
+        seen.add(label)
+
+
+def _check_matrix(matrix: dict[str, list[str]], rows: list[str], width: int, levels: list[str], field: str) -> None:
+    missing = [row for row in rows if row not in matrix]
+    extra = [row for row in matrix if row not in rows]
+    if missing:
+        raise MethodologyError(f"missing row(s) {', '.join(missing)}", field=field)
+    if extra:
+        raise MethodologyError(f"row(s) {', '.join(extra)} are not declared levels ({', '.join(rows)})", field=field)
+    for row in rows:
+        cells = matrix[row]
+        if len(cells) != width:
+            raise MethodologyError(f"row has {len(cells)} cells, expected {width}", field=f"{field}.{row}")
+        for cell in cells:
+            if cell not in levels:
+                raise MethodologyError(
+                    f"cell '{cell}' is not a declared level ({', '.join(levels)})", field=f"{field}.{row}"
+                )
+
+
+def _check_monotone(grid: list[list[int]], rising_rows: bool, rising_cols: bool, field: str) -> None:
+    """Check a grid of level positions: along each row and down the rows it must not fall
+    (``rising``) or rise (not ``rising``)."""
+    for r, row in enumerate(grid):
+        for c in range(1, len(row)):
+            if (row[c] < row[c - 1]) if rising_cols else (row[c] > row[c - 1]):
+                raise MethodologyError(
+                    "matrix is not monotone along a row; say allow_non_monotonic: true if intended",
+                    field=f"{field} (row {r + 1}, cell {c + 1})",
+                )
+        if r:
+            for c, cell in enumerate(row):
+                above = grid[r - 1][c]
+                if (cell < above) if rising_rows else (cell > above):
+                    raise MethodologyError(
+                        "matrix is not monotone down a column; say allow_non_monotonic: true if intended",
+                        field=f"{field} (row {r + 1}, cell {c + 1})",
+                    )
+
+
+def _labels_of(levels: list[Any]) -> list[str]:
+    return [level if isinstance(level, str) else level["label"] for level in levels]
+
+
+def _canonical_or_same(label: Any, labels: list[str]) -> Any:
+    if not isinstance(label, str):
+        return label
+    return canonical_label(label, labels) or label
+
+
+def _canonicalised(data: dict[str, Any]) -> dict[str, Any]:
+    data = {**data}
+    probability = _labels_of(data["probability"]["levels"])
+    severity = _labels_of(data["severity"]["levels"])
+    inherent = {**data["inherent"]}
+    inherent_levels = _labels_of(inherent["levels"])
+    effectiveness = _labels_of(data["effectiveness"]["levels"])
+    residual = {**data["residual"]}
+    residual_levels = _labels_of(residual["levels"])
+    if isinstance(inherent.get("matrix"), dict):
+        inherent["matrix"] = {
+            _canonical_or_same(row, probability): [_canonical_or_same(c, inherent_levels) for c in cells]
+            for row, cells in inherent["matrix"].items()
+        }
+    if isinstance(residual.get("matrix"), dict):
+        residual["matrix"] = {
+            _canonical_or_same(row, effectiveness): [_canonical_or_same(c, residual_levels) for c in cells]
+            for row, cells in residual["matrix"].items()
+        }
+    for spec, levels in ((inherent, inherent_levels), (residual, residual_levels)):
+        if isinstance(spec.get("bands"), list):
+            spec["bands"] = [{**band, "label": _canonical_or_same(band["label"], levels)} for band in spec["bands"]]
+    inherent["overrides"] = [
+        {
+            "probability": _canonical_or_same(o["probability"], probability),
+            "severity": _canonical_or_same(o["severity"], severity),
+            "level": _canonical_or_same(o["level"], inherent_levels),
+        }
+        for o in inherent.get("overrides") or []
+    ]
+    data["inherent"], data["residual"] = inherent, residual
+    return data
+
+
+def _describe(error: ValidationError) -> tuple[str, str]:
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown field (not part of the methodology schema)"
+    elif first["type"] == "missing":
+        message = "required field is missing"
+    more = len(error.errors()) - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return field, message
+
+
+def read_yaml(path: Path, error: type[InputError] = MethodologyError, **where: str) -> Any:
+    """Read a YAML file, turning a missing file or a syntax error into ``error``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error("file not found", file=path, **where) from None
+    except OSError as exc:
+        raise error(f"cannot read file ({exc.strerror})", file=path, **where) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        position = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise error(f"malformed YAML{position}: {problem}", file=path, **where) from None
+
+
+def parse_methodology(data: Any, *, source: str | Path = "<methodology>") -> Methodology:
+    """Validate an already parsed mapping as a methodology."""
+    if not isinstance(data, dict):
+        raise MethodologyError("a methodology file must be a mapping of sections", file=source)
+    try:
+        return Methodology.model_validate(data)
+    except ValidationError as exc:
+        field, message = _describe(exc)
+        raise MethodologyError(message, file=source, field=field) from None
+    except MethodologyError as exc:
+        raise MethodologyError(exc.message, file=source, field=exc.field) from None
+
+
+def resolve_methodology_path(name: str | Path, *, base: Path | None = None) -> Path:
+    """Resolve a methodology reference: a path, a path relative to ``base``, or a bare name
+    of a file in ``data/methodology`` (``year2`` or ``year2.yaml``)."""
+    path = Path(name)
+    candidates = [path]
+    if base is not None and not path.is_absolute():
+        candidates.append(base / path)
+    candidates += [METHODOLOGY_DIR / path, METHODOLOGY_DIR / f"{path}.yaml"]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.resolve()
+    return path
+
+
+def load_methodology(path: str | Path) -> Methodology:
+    """Load and validate a methodology YAML file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file path, or the bare name of a file in ``data/methodology``.
+
+    Raises
+    ------
+    MethodologyError
+        With the file and the offending field, for any problem.
+    """
+    resolved = resolve_methodology_path(path)
+    return parse_methodology(read_yaml(resolved), source=resolved)
