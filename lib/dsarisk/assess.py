@@ -1,0 +1,201 @@
+"""Assess a module: its inputs through the scoring functions, with confidentiality kept.
+
+This is where a :class:`~dsarisk.inputs.ModuleInput` meets a
+:class:`~dsarisk.methodology.Methodology`; notebooks and the pipeline read the
+resulting :class:`ModuleAssessment` and never compute a score themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import scoring
+from .exceptions import InputError, ScoringError
+from .inputs import MODULES, ModuleInput, Published, YearInputs, available_years, load_year
+from .labels import canonical_label
+from .methodology import Methodology
+from .quality import Finding, module_findings
+from .values import Value
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One rating computed by the workbook next to the one the report published."""
+
+    rating: str
+    computed: str | float
+    published: str | float | None
+
+    @property
+    def matches(self) -> bool | None:
+        if self.published is None:
+            return None
+        if isinstance(self.computed, float) or isinstance(self.published, int | float):
+            return round(float(self.computed), 6) == round(float(self.published), 6)
+        return self.computed == self.published
+
+
+@dataclass(frozen=True)
+class PreviousRatings:
+    """Last year's ratings of the same module, scored under last year's methodology."""
+
+    year: int
+    methodology: str
+    inherent: str
+    effectiveness: str
+    effectiveness_pct: float | None
+    residual: str
+
+
+@dataclass(frozen=True)
+class ModuleAssessment:
+    """Every rating of one module for one year, with the working and its confidentiality."""
+
+    year: int
+    module: str
+    title: str
+    methodology: Methodology
+    inputs: ModuleInput
+    rate: Value
+    probability: scoring.ProbabilityResult
+    severity: scoring.SeverityResult
+    inherent: scoring.InherentResult
+    effectiveness: scoring.EffectivenessResult
+    residual: scoring.ResidualResult
+    by_area: dict[str, float]
+    findings: list[Finding] = field(default_factory=list)
+    previous: PreviousRatings | None = None
+
+    @property
+    def severity_confidential(self) -> bool:
+        return self.inputs.severity.confidential
+
+    @property
+    def comparisons(self) -> list[Comparison]:
+        published: Published = self.inputs.published
+        rows = [
+            Comparison("probability", self.probability.level, published.probability),
+            Comparison("inherent", self.inherent.level, published.inherent),
+            Comparison("effectiveness", self.effectiveness.level, published.effectiveness),
+            Comparison("effectiveness %", round(self.effectiveness.pct or 0.0, 6), published.effectiveness_pct),
+            Comparison("residual", self.residual.level, published.residual),
+        ]
+        return [row for row in rows if row.published is not None]
+
+    @property
+    def mismatches(self) -> list[Comparison]:
+        return [row for row in self.comparisons if row.matches is False]
+
+    def change(self, rating: str) -> str | None:
+        """'up', 'down' or 'same' against the previous year for ``inherent`` or ``residual``."""
+        if self.previous is None:
+            return None
+        labels = self.methodology.inherent.labels if rating == "inherent" else self.methodology.residual.labels
+        now, then = getattr(self, rating).level, getattr(self.previous, rating)
+        before = canonical_label(then, labels)
+        if before is None:
+            return None
+        step = labels.index(now) - labels.index(before)
+        return "up" if step > 0 else "down" if step < 0 else "same"
+
+    def to_json(self, *, public: bool) -> dict[str, Any]:
+        """The summary record of the module; confidential numbers become null when ``public``."""
+
+        def shown(value: float | None, confidential: bool) -> float | None:
+            return None if (public and confidential) or value is None else value
+
+        published = self.inputs.published
+        record: dict[str, Any] = {
+            "title": self.title,
+            "probability": {"rate_pct": shown(self.rate.value, self.rate.confidential), "unit": self.probability.unit,
+                            "level": self.probability.level},
+            "severity": {"score": shown(self.severity.score, self.severity_confidential), "level": self.severity.level},
+            "inherent": self.inherent.level,
+            "effectiveness": {"pct": self.effectiveness.pct, "level": self.effectiveness.level},
+            "residual": self.residual.level,
+            "published": {"inherent": published.inherent, "effectiveness_pct": published.effectiveness_pct,
+                          "residual": published.residual},
+            "matches_published": not self.mismatches,
+            "previous": None,
+            "findings": len(self.findings),
+        }
+        if self.previous is not None:
+            record["previous"] = {"year": self.previous.year, "inherent": self.previous.inherent,
+                                  "residual": self.previous.residual,
+                                  "change": {"inherent": self.change("inherent"), "residual": self.change("residual")},
+                                  "reason": (self.inputs.change_since_previous.model_dump()
+                                             if self.inputs.change_since_previous else None)}
+        return record
+
+
+def _answers(item: ModuleInput) -> list[scoring.Answer]:
+    return [scoring.Answer(m.maturity, m.weight, m.component) for _, m in item.measures]
+
+
+def _located(error: ScoringError, inputs: YearInputs, module_id: str) -> InputError:
+    return InputError(error.message, file=inputs.files[module_id], module=module_id, field=error.field)
+
+
+def assess_module(inputs: YearInputs, module_id: str, *, with_previous: bool = True) -> ModuleAssessment:
+    """Score one module of a loaded year.
+
+    Parameters
+    ----------
+    inputs : YearInputs
+        From :func:`dsarisk.inputs.load_year`.
+    module_id : str
+    with_previous : bool
+        Also score last year's inputs (when ``previous_year`` has data) for comparison.
+    """
+    method = inputs.methodology
+    item = inputs.module(module_id)
+    basis = item.probability.basis_proxy
+    rate = basis.rate_value()
+    try:
+        probability = scoring.probability(method, rate=rate.value, module=module_id)
+        sev = item.severity
+        severity = scoring.severity(
+            method, scope=sev.scope.score, scale=sev.scale.score, remediability=sev.remediability.score,
+            override=sev.override.score if sev.override else None,
+            rationale=sev.override.rationale if sev.override else None,
+        )
+        inherent = scoring.inherent(method, probability, severity)
+        effectiveness = scoring.effectiveness(method, answers=_answers(item))
+        residual = scoring.residual(method, inherent, effectiveness)
+        by_area = {
+            area.area: scoring.effectiveness(
+                method, answers=[scoring.Answer(m.maturity, m.weight, m.component) for m in area.measures]
+            ).pct or 0.0
+            for area in item.questionnaire
+        } if not method.effectiveness.components else dict(effectiveness.by_component)
+    except ScoringError as exc:
+        raise _located(exc, inputs, module_id) from None
+    return ModuleAssessment(
+        year=inputs.year, module=module_id, title=item.title, methodology=method, inputs=item, rate=rate,
+        probability=probability, severity=severity, inherent=inherent, effectiveness=effectiveness,
+        residual=residual, by_area=by_area, findings=module_findings(inputs, module_id),
+        previous=previous_ratings(inputs, module_id) if with_previous else None,
+    )
+
+
+def previous_ratings(inputs: YearInputs, module_id: str) -> PreviousRatings | None:
+    """Last year's ratings of ``module_id``, or None when that year has no data for it."""
+    year = inputs.assessment.previous_year
+    if year is None or year not in available_years(inputs.data_dir):
+        return None
+    earlier = load_year(year, data_dir=inputs.data_dir, modules=None)
+    if module_id not in earlier.modules:
+        return None
+    result = assess_module(earlier, module_id, with_previous=False)
+    return PreviousRatings(year=year, methodology=earlier.methodology.name, inherent=result.inherent.level,
+                           effectiveness=result.effectiveness.level, effectiveness_pct=result.effectiveness.pct,
+                           residual=result.residual.level)
+
+
+def assess_year(inputs: YearInputs) -> dict[str, ModuleAssessment]:
+    """Assess every module of the year, in the assessment's order."""
+    return {module_id: assess_module(inputs, module_id) for module_id in inputs.modules}
+
+
+__all__ = ["MODULES", "Comparison", "ModuleAssessment", "PreviousRatings", "assess_module", "assess_year"]

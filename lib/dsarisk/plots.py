@@ -1,0 +1,146 @@
+"""Heatmaps and charts. Every function returns a matplotlib Figure and leaves showing it
+to the caller: the library never calls ``plt.show()`` nor picks a backend.
+
+Figures are built with :class:`matplotlib.figure.Figure` directly, not through pyplot,
+so none is kept in pyplot's global registry and none is shown twice in a notebook.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import seaborn as sns
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from . import scoring
+from .methodology import Methodology
+
+_FALLBACK_COLORS = ["#2e7d32", "#9ccc65", "#fdd835", "#fb8c00", "#c62828", "#6a1b9a", "#212121"]
+
+
+def _colors(method: Methodology, scale: str, levels: Sequence[str]) -> list[str]:
+    return [method.color_of(scale, level) or _FALLBACK_COLORS[i % len(_FALLBACK_COLORS)]  # type: ignore[arg-type]
+            for i, level in enumerate(levels)]
+
+
+class _MatrixPlotter:
+    """Draws a level grid as a coloured heatmap, with marked cells."""
+
+    def __init__(self, *, grid: list[list[str]], rows: Sequence[str], columns: Sequence[str],
+                 levels: Sequence[str], colors: Sequence[str]) -> None:
+        self.grid, self.rows, self.columns, self.levels, self.colors = grid, list(rows), list(columns), list(levels), colors
+
+    def plot(self, *, marks: Mapping[tuple[str, str], Sequence[str]], title: str, xlabel: str, ylabel: str) -> Figure:
+        shown_rows = self.rows[::-1]  # the highest row on top, as risk matrices are read
+        positions = np.array([[self.levels.index(cell) for cell in self.grid[self.rows.index(r)]] for r in shown_rows])
+        annotations = np.array([[cell for cell in self.grid[self.rows.index(r)]] for r in shown_rows], dtype=object)
+        for (row, column), names in marks.items():
+            i, j = shown_rows.index(row), self.columns.index(column)
+            annotations[i, j] = f"{annotations[i, j]}\n● " + "\n● ".join(names)
+        width = max(6.0, 1.45 * len(self.columns) + 2)
+        figure = Figure(figsize=(width, 0.9 * len(self.rows) + 1.8), layout="constrained")
+        ax = figure.add_subplot()
+        sns.heatmap(positions, ax=ax, cmap=ListedColormap(self.colors), vmin=-0.5, vmax=len(self.levels) - 0.5,
+                    annot=annotations, fmt="", cbar=False, linewidths=1.5, linecolor="white",
+                    annot_kws={"fontsize": 8.5, "color": "black"},
+                    xticklabels=self.columns, yticklabels=shown_rows)
+        for (row, column) in marks:
+            ax.add_patch(Rectangle((self.columns.index(column), shown_rows.index(row)), 1, 1,
+                                   fill=False, edgecolor="black", linewidth=3.5))
+        ax.set_title(title, fontsize=11, loc="left")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.tick_params(axis="y", rotation=0)
+        ax.tick_params(axis="x", rotation=0)
+        return figure
+
+
+def _grouped(marks: Mapping[str, tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
+    cells: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for name, cell in marks.items():
+        cells[cell].append(name)
+    return cells
+
+
+def inherent_grid(method: Methodology) -> list[list[str]]:
+    """The inherent level of every (probability, severity) cell, whatever the method."""
+    return [[scoring.inherent(method, scoring.probability(method, label=p), scoring.severity(method, score=s)).level
+             for s in range(1, len(method.severity.labels) + 1)] for p in method.probability.labels]
+
+
+def residual_grid(method: Methodology) -> list[list[str]]:
+    """The residual level of every (effectiveness, inherent) cell.
+
+    For a ``reduction`` residual a row is scored at its band's lower bound, the
+    weakest effectiveness the row admits.
+    """
+    rows = []
+    for band in method.effectiveness.levels:
+        effectiveness = scoring.EffectivenessResult(level=band.label, pct=band.min, factor=band.factor)
+        rows.append([scoring.residual(method, level, effectiveness, inherent_score=_top_score(method, level)).level
+                     for level in method.inherent.labels])
+    return rows
+
+
+def _top_score(method: Methodology, inherent_level: str) -> int | None:
+    """The highest probability x severity product that lands in ``inherent_level``."""
+    if method.inherent.method != "product":
+        return None
+    products = [p * s for p in range(1, len(method.probability.labels) + 1)
+                for s in range(1, len(method.severity.labels) + 1)]
+    inside = [score for score in products if scoring.band_for(score, method.inherent.bands).label == inherent_level]  # type: ignore[arg-type]
+    return max(inside) if inside else None
+
+
+def inherent_heatmap(method: Methodology, *, marks: Mapping[str, tuple[str, str]], title: str = "Inherent risk") -> Figure:
+    """The inherent matrix with each named module placed at its (probability, severity) cell.
+
+    Parameters
+    ----------
+    method : Methodology
+    marks : mapping of name to (probability label, severity label)
+    title : str
+    """
+    plotter = _MatrixPlotter(grid=inherent_grid(method), rows=method.probability.labels,
+                             columns=method.severity.labels, levels=method.inherent.labels,
+                             colors=_colors(method, "inherent", method.inherent.labels))
+    return plotter.plot(marks=_grouped(marks), title=title, xlabel="Severity", ylabel="Probability")
+
+
+def residual_heatmap(method: Methodology, *, marks: Mapping[str, tuple[str, str]], title: str = "Residual risk") -> Figure:
+    """The residual matrix with each named module placed at its (effectiveness, inherent) cell."""
+    # strongest first, so that the weakest effectiveness (the riskiest row) is drawn on top
+    plotter = _MatrixPlotter(grid=residual_grid(method)[::-1], rows=method.effectiveness.labels[::-1],
+                             columns=method.inherent.labels, levels=method.residual.labels,
+                             colors=_colors(method, "residual", method.residual.labels))
+    return plotter.plot(marks=_grouped(marks), title=title, xlabel="Inherent risk",
+                        ylabel="Mitigation effectiveness")
+
+
+def questionnaire_chart(method: Methodology, *, maturity_counts: Mapping[str, int],
+                        area_pct: Mapping[str, float], overall_pct: float, title: str) -> Figure:
+    """Two panels: how many answers sit at each maturity level, and the score of each area
+    against the effectiveness bands."""
+    figure = Figure(figsize=(11, 3.6), layout="constrained")
+    left, right = figure.subplots(1, 2, width_ratios=[1, 1.5])
+    labels = [m.label for m in method.maturity]
+    counts = [maturity_counts.get(label, 0) for label in labels]
+    left.bar(labels, counts, color=sns.color_palette("Blues", len(labels)))
+    left.set_title("Answers per maturity level", fontsize=10, loc="left")
+    left.set_ylabel("answers")
+    left.tick_params(axis="x", rotation=20)
+    areas = list(area_pct)[::-1]
+    right.barh(areas, [area_pct[a] for a in areas], color="#5c6bc0")
+    for band in method.effectiveness.levels[1:]:
+        right.axvline(band.min, color="grey", linestyle=":", linewidth=1)
+        right.text(band.min, len(areas) - 0.4, f" {band.label}", fontsize=7, color="grey", va="bottom")
+    right.axvline(overall_pct, color="black", linewidth=1.5)
+    right.set_xlim(0, 100)
+    right.set_xlabel("score (%)")
+    right.set_title(f"Score by measure area (overall {overall_pct:.1f} %)", fontsize=10, loc="left", pad=14)
+    figure.suptitle(title, fontsize=11, x=0.01, ha="left")
+    return figure

@@ -1,0 +1,107 @@
+"""Data quality checks run on every module: findings to show, never to hide.
+
+- a figure reused across modules under a different meaning;
+- a stated percentage that disagrees with the counts it is a share of;
+- a proxy or figure whose period lies outside the assessment period.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from .inputs import ModuleInput, Period, YearInputs
+from .values import Value
+
+REUSE_MIN_VALUE = 1000  # small counts (1, 3, 55) repeat by chance; large ones do not
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A data quality finding; ``parts`` mixes text and values so a public rendering can
+    hide confidential numbers."""
+
+    kind: str
+    module: str
+    where: str
+    parts: tuple[str | Value, ...]
+
+
+def _figures(item: ModuleInput) -> list[tuple[str, str, Value, Period | None]]:
+    """(where, label, value, period) of every count a module states."""
+    found = []
+    for proxy in item.probability.proxies:
+        for name in ("incidents", "volume"):
+            value = getattr(proxy, name)
+            if value is not None:
+                found.append((f"probability.proxies.{proxy.id}.{name}", f"{proxy.label} ({name})", value, proxy.period))
+    for factor in item.factors:
+        for figure in factor.figures:
+            found.append((f"factors.{factor.factor}", figure.label, figure.value, figure.period))
+    return found
+
+
+def reused_figures(inputs: YearInputs) -> list[Finding]:
+    """Figures that appear in more than one module under different labels."""
+    seen: dict[float, list[tuple[str, str, str, Value]]] = defaultdict(list)
+    for module_id, item in inputs.modules.items():
+        for where, label, value, _ in _figures(item):
+            if value.value >= REUSE_MIN_VALUE:
+                seen[value.value].append((module_id, where, label, value))
+    findings = []
+    for places in seen.values():
+        if len({module for module, *_ in places}) < 2:
+            continue
+        shared = Value(places[0][3].value, any(value.confidential for *_, value in places))
+        for module, where, label, _ in places:
+            others = "; ".join(f"'{other_label}' in {other}" for other, _, other_label, _ in places if other != module)
+            findings.append(Finding(
+                "figure reused across modules", module, where,
+                (f"'{label}' has the same value (", shared, f") as {others}: check that both mean what they say"),
+            ))
+    return findings
+
+
+def _half_unit(stated: float) -> Decimal:
+    exponent = Decimal(str(stated)).normalize().as_tuple().exponent
+    return Decimal(5) * Decimal(10) ** (min(int(exponent), 0) - 1)
+
+
+def stated_percentages(item: ModuleInput) -> list[Finding]:
+    """Stated percentages that do not round to the share their counts give."""
+    findings = []
+    for factor in item.factors:
+        for figure in factor.figures:
+            if figure.stated_pct is None or figure.denominator is None or figure.denominator.value == 0:
+                continue
+            share = figure.value * 100 / figure.denominator
+            if abs(Decimal(str(share.value)) - Decimal(str(figure.stated_pct))) > _half_unit(figure.stated_pct):
+                findings.append(Finding(
+                    "stated percentage disagrees with counts", item.module, f"factors.{factor.factor}",
+                    (f"'{figure.label}' is stated as {figure.stated_pct:g} % but ", figure.value, " of ",
+                     figure.denominator, " is ", share, " %"),
+                ))
+    return findings
+
+
+def periods_outside(item: ModuleInput, period: Period) -> list[Finding]:
+    """Proxies and figures measured (partly) outside the assessment period."""
+    findings = []
+    for where, label, _, own in _figures(item):
+        if own is not None and not own.within(period):
+            findings.append(Finding(
+                "period outside the assessment period", item.module, where,
+                (f"'{label}' covers {own}, outside the assessment period {period}",),
+            ))
+    return list(dict.fromkeys(findings))
+
+
+def module_findings(inputs: YearInputs, module_id: str) -> list[Finding]:
+    """Every finding concerning one module."""
+    item = inputs.module(module_id)
+    return (
+        [f for f in reused_figures(inputs) if f.module == module_id]
+        + stated_percentages(item)
+        + periods_outside(item, inputs.assessment.period)
+    )

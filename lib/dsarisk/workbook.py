@@ -1,0 +1,287 @@
+"""What a module notebook shows, section by section.
+
+A notebook cell is one call here: :func:`open_module` loads, validates and
+scores a module, and each method of :class:`ModuleBook` returns one displayable
+section (escaped HTML or a Figure). ``public=True`` redacts every confidential
+number and marks the output as the non-confidential version.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from . import plots
+from .assess import ModuleAssessment, assess_module, assess_year
+from .inputs import ART34_1, ART35_1, load_year
+from .labels import canonical_label
+from .tables import Html, banner, bullet_list, esc, fmt, paragraph, render_parts, table
+
+SHORT_NAMES = {
+    "prohibited-controlled-products": "P&C",
+    "intellectual-property": "IPR",
+    "content-compliance": "CC",
+    "data-protection": "DP",
+    "consumer-protection": "CP",
+}
+ARROWS = {"up": "▲ higher", "down": "▼ lower", "same": "= unchanged", None: "–"}
+
+
+def version_label(public: bool) -> str:
+    return "Non-confidential version" if public else "Confidential: internal version"
+
+
+def version_banner(public: bool) -> Html:
+    """The version mark every report section carries."""
+    return banner(f"<strong>{esc(version_label(public))}</strong>", kind="ok" if public else "warn")
+
+
+class ModuleBook:
+    """The sections of one module's notebook for one year."""
+
+    def __init__(self, assessment: ModuleAssessment, *, public: bool) -> None:
+        self.a = assessment
+        self.public = public
+        self.item = assessment.inputs
+        self.method = assessment.methodology
+
+    # -- 1. risk definition and registry -------------------------------------------------
+    def header(self) -> Html:
+        return Html(f"{version_banner(self.public)}<p>Assessment year <strong>{self.a.year}</strong>, methodology "
+                    f"<strong>{esc(self.method.name)}</strong>.</p>"
+                    + (f"<p><em>{esc(self.item.note)}</em></p>" if self.item.note else ""))
+
+    def definition(self) -> Html:
+        return paragraph(self.item.definition, heading="Risk definition.")
+
+    def registry(self) -> Html:
+        rows = [{"Sub-category": s.name,
+                 "Article 34(1) categories": "; ".join(f"({k}) {ART34_1[k]}" for k in s.art34)}
+                for s in self.item.subcategories]
+        return table(pd.DataFrame(rows), caption="Risk registry")
+
+    # -- 2. probability ------------------------------------------------------------------
+    def proxies(self) -> Html:
+        rows = []
+        for proxy in self.item.probability.proxies:
+            rows.append({
+                "Proxy": proxy.label + (" (basis)" if proxy.id == self.item.probability.basis else ""),
+                "Incidents": fmt(proxy.incidents, public=self.public),
+                "Volume": fmt(proxy.volume, public=self.public),
+                "Rate": fmt(proxy.rate_value(), public=self.public, decimals=3, unit=proxy.unit),
+                "Period": str(proxy.period),
+                "Source": proxy.source,
+            })
+        return table(pd.DataFrame(rows), caption="Probability proxies")
+
+    def probability(self) -> Html:
+        scale = self.method.probability_scale(self.a.module)
+        rate = fmt(self.a.rate, public=self.public, decimals=3, unit=scale.unit)
+        return paragraph(f"Basis rate {rate} gives probability level {self.a.probability.level} "
+                         f"(level {self.a.probability.score} of {len(scale.levels)}; proxy: {scale.proxy or 'rate'}).",
+                         heading="Probability.")
+
+    # -- 3. severity ---------------------------------------------------------------------
+    def severity(self) -> Html:
+        sev, result = self.item.severity, self.a.severity
+        hidden = self.public and sev.confidential
+        rows = [{"Characteristic": name.capitalize(),
+                 "Score": "[Confidential]" if hidden else getattr(sev, name).score,
+                 "Rationale": getattr(sev, name).rationale} for name in ("scope", "scale", "remediability")]
+        working = ("" if hidden else
+                   f" The {result.aggregate} of the three is {result.raw:g}, rounded half up to {result.computed_score}.")
+        text = f"Overall severity: {result.level}.{working}"
+        if result.overridden:
+            text += f" Overridden by the analyst: {result.rationale}"
+        return Html(table(pd.DataFrame(rows), caption="Severity (UN Guiding Principles)").markup
+                    + paragraph(text).markup)
+
+    # -- 4. inherent ---------------------------------------------------------------------
+    def inherent_heatmap(self) -> Figure:
+        return plots.inherent_heatmap(
+            self.method, marks={SHORT_NAMES[self.a.module]: (self.a.probability.level, self.a.severity.level)},
+            title=f"Inherent risk: {self.a.title} is {self.a.inherent.level}")
+
+    # -- 5. questionnaire ----------------------------------------------------------------
+    def questionnaire(self) -> Html:
+        labels = [m.label for m in self.method.maturity]
+        rows = [{"Area": area, "Measure": m.id, "Question": m.question,
+                 "Maturity": canonical_label(m.maturity, labels), "Weight": f"{m.weight:g}",
+                 "Art. 35(1)": ", ".join(m.art35)} for area, m in self.item.measures]
+        return table(pd.DataFrame(rows), caption="Mitigation questionnaire (DTSP maturity)")
+
+    def questionnaire_chart(self) -> Figure:
+        labels = [m.label for m in self.method.maturity]
+        counts = Counter(canonical_label(m.maturity, labels) for _, m in self.item.measures)
+        return plots.questionnaire_chart(self.method, maturity_counts=counts, area_pct=self.a.by_area,
+                                         overall_pct=self.a.effectiveness.pct or 0.0,
+                                         title=f"Mitigation effectiveness: {self.a.effectiveness.level}")
+
+    def effectiveness(self) -> Html:
+        e = self.a.effectiveness
+        return paragraph(f"{e.answers} answers give {e.pct:.1f} %, rated {e.level}.",
+                         heading="Mitigation effectiveness.")
+
+    # -- 6. residual ---------------------------------------------------------------------
+    def residual_heatmap(self) -> Figure:
+        return plots.residual_heatmap(
+            self.method, marks={SHORT_NAMES[self.a.module]: (self.a.effectiveness.level, self.a.inherent.level)},
+            title=f"Residual risk: {self.a.title} is {self.a.residual.level}")
+
+    # -- 7. computed vs published --------------------------------------------------------
+    def published_check(self) -> Html:
+        rows = [{"Rating": c.rating, "Computed": c.computed, "Published": c.published,
+                 "": "✔ matches" if c.matches else "✘ differs"} for c in self.a.comparisons]
+        if not rows:
+            return banner("The published report states no rating for this module and year.", kind="warn")
+        if self.a.mismatches:
+            names = ", ".join(c.rating for c in self.a.mismatches)
+            head = banner(f"<strong>MISMATCH</strong>: the computed {esc(names)} differ from the published report.",
+                          kind="error")
+        else:
+            head = banner("Every computed rating matches the published report.", kind="ok")
+        return Html(head.markup + table(pd.DataFrame(rows), caption="Computed vs published").markup)
+
+    # -- 8. previous year ----------------------------------------------------------------
+    def previous_year(self) -> Html:
+        previous = self.a.previous
+        if previous is None:
+            return paragraph("No previous year's data to compare with.", heading="Year over year.")
+        rows = [{"Rating": rating, str(previous.year): getattr(previous, rating), str(self.a.year): getattr(self.a, rating).level,
+                 "Change": ARROWS[self.a.change(rating)]} for rating in ("inherent", "residual")]
+        reason = self.item.change_since_previous
+        note = (paragraph(reason.explanation, heading=f"Reason ({reason.kind}):") if reason
+                else paragraph("No reason for the change is recorded.", heading="Reason:"))
+        return Html(table(pd.DataFrame(rows), caption=f"Compared with {previous.year} ({previous.methodology})").markup
+                    + note.markup)
+
+    # -- 9. Article 34(2) factors --------------------------------------------------------
+    def factors(self) -> Html:
+        rows = []
+        for factor in self.item.factors:
+            figures = [f"{f.label}: {fmt(f.value, public=self.public, unit=f.unit)} ({f.geography}"
+                       + (f", {f.period}" if f.period else "") + ")" for f in factor.figures]
+            rows.append({"Factor": factor.factor, "Assessment": factor.assessment,
+                         "Figures": "; ".join(figures) or "–"})
+        return table(pd.DataFrame(rows), caption="Article 34(2) factors")
+
+    # -- 10. roadmap ---------------------------------------------------------------------
+    def roadmap(self) -> Html:
+        if not self.item.roadmap:
+            return paragraph("No future mitigations recorded.", heading="Roadmap.")
+        rows = [{"Art. 35(1)": f"({letter}) {ART35_1[letter]}", "Measure": item.measure, "Id": item.id}
+                for item in self.item.roadmap for letter in item.art35]
+        frame = pd.DataFrame(rows).sort_values(["Art. 35(1)", "Id"], kind="stable")
+        return table(frame, caption="Roadmap by Article 35(1) measure category")
+
+    # -- data quality --------------------------------------------------------------------
+    def findings(self) -> Html:
+        if not self.a.findings:
+            return banner("No data quality findings.", kind="ok")
+        items = "".join(f"<li><strong>{esc(f.kind)}</strong> ({esc(f.where)}): "
+                        f"{render_parts(f.parts, public=self.public)}</li>" for f in self.a.findings)
+        return banner(f"<strong>{len(self.a.findings)} data quality finding(s)</strong><ul>{items}</ul>", kind="warn")
+
+    # -- results -------------------------------------------------------------------------
+    def save_results(self, output_dir: str | Path | None) -> Html:
+        """Write ``<output_dir>/<module>.json`` for the report; nothing when ``output_dir`` is None."""
+        if output_dir is None:
+            return paragraph("Results not written (no output_dir given).")
+        path = Path(output_dir) / f"{self.a.module}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"year": self.a.year, "module": self.a.module, "public": self.public,
+                  **self.a.to_json(public=self.public)}
+        path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        return paragraph(f"Results written to {path.name}.")
+
+
+class SummaryBook:
+    """The sections of the year's summary: every module side by side."""
+
+    def __init__(self, assessments: dict[str, ModuleAssessment], *, year: int, platform: str, public: bool) -> None:
+        self.assessments = assessments
+        self.year = year
+        self.platform = platform
+        self.public = public
+        self.method = next(iter(assessments.values())).methodology
+
+    def header(self) -> Html:
+        return Html(f"{version_banner(self.public)}<p><strong>{esc(self.platform)}</strong>, assessment year "
+                    f"<strong>{self.year}</strong>, methodology <strong>{esc(self.method.name)}</strong>.</p>")
+
+    def executive_table(self) -> Html:
+        rows = []
+        for a in self.assessments.values():
+            rows.append({
+                "Module": a.title,
+                "Probability": a.probability.level,
+                "Severity": a.severity.level,
+                "Inherent": a.inherent.level,
+                "Effectiveness": f"{a.effectiveness.level}, {a.effectiveness.pct:.0f} %",
+                "Residual": a.residual.level,
+                "Published": "✔ matches" if not a.mismatches else "✘ " + ", ".join(c.rating for c in a.mismatches),
+                "Findings": len(a.findings),
+            })
+        return table(pd.DataFrame(rows), caption=f"Systemic risk ratings {self.year}")
+
+    def inherent_heatmap(self) -> Figure:
+        marks = {SHORT_NAMES.get(m, m): (a.probability.level, a.severity.level) for m, a in self.assessments.items()}
+        return plots.inherent_heatmap(self.method, marks=marks, title=f"Inherent risk of every module, {self.year}")
+
+    def residual_heatmap(self) -> Figure:
+        marks = {SHORT_NAMES.get(m, m): (a.effectiveness.level, a.inherent.level) for m, a in self.assessments.items()}
+        return plots.residual_heatmap(self.method, marks=marks, title=f"Residual risk of every module, {self.year}")
+
+    def legend(self) -> Html:
+        return bullet_list([f"{SHORT_NAMES.get(m, m)}: {a.title}" for m, a in self.assessments.items()])
+
+    def year_over_year(self) -> Html:
+        rows = []
+        for a in self.assessments.values():
+            if a.previous is None:
+                continue
+            reason = a.inputs.change_since_previous
+            rows.append({
+                "Module": a.title,
+                f"Inherent {a.previous.year}": a.previous.inherent, f"Inherent {self.year}": a.inherent.level,
+                f"Residual {a.previous.year}": a.previous.residual, f"Residual {self.year}": a.residual.level,
+                "Residual change": ARROWS[a.change("residual")],
+                "Reason": f"{reason.kind}: {reason.explanation}" if reason else "not recorded",
+            })
+        if not rows:
+            return paragraph("No previous year's data to compare with.", heading="Year over year.")
+        return table(pd.DataFrame(rows), caption="Year over year")
+
+    def findings(self) -> Html:
+        count = sum(len(a.findings) for a in self.assessments.values())
+        mismatched = [a.title for a in self.assessments.values() if a.mismatches]
+        parts = [f"{count} data quality finding(s) across modules; each module section lists its own."]
+        if mismatched:
+            return banner(esc(" ".join(parts)) + "<br><strong>MISMATCH</strong> with the published report in: "
+                          + esc(", ".join(mismatched)), kind="error")
+        return banner(esc(" ".join(parts)) + " Every computed rating matches the published report.",
+                      kind="warn" if count else "ok")
+
+    def methodology_notes(self) -> Html:
+        return bullet_list(self.method.notes) if self.method.notes else paragraph("No notes.")
+
+
+def open_summary(*, year: int, data_dir: str | None = None, methodology: str | None = None,
+                 public: bool = False) -> SummaryBook:
+    """Load, validate and score every module of ``year``; return the summary sections."""
+    inputs = load_year(int(year), data_dir=data_dir, methodology=methodology)
+    return SummaryBook(assess_year(inputs), year=inputs.year, platform=inputs.assessment.platform, public=public)
+
+
+def open_module(*, year: int, module: str, data_dir: str | None = None, methodology: str | None = None,
+                public: bool = False) -> ModuleBook:
+    """Load, validate and score ``module`` for ``year``; return its notebook sections."""
+    inputs = load_year(int(year), data_dir=data_dir, methodology=methodology)
+    return ModuleBook(assess_module(inputs, module), public=public)
+
+
+__all__ = ["ModuleBook", "SummaryBook", "open_module", "open_summary", "version_banner"]

@@ -1,0 +1,109 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Content Compliance
+#
+# Illegal hate speech, terrorist content, CSAM and other unlawful content are rare on a marketplace but grave: this notebook weighs the low probability against the high severity.
+#
+# Every number below is computed by the `dsarisk` library from the year's input files;
+# this notebook only lays the sections out. Run it for another year by changing `year`.
+
+# %% tags=["parameters"]
+year = 2024
+module = "content-compliance"
+data_dir = None
+methodology = None
+public = False
+output_dir = None
+
+# %%
+# %matplotlib inline
+from dsarisk.workbook import open_module
+
+book = open_module(year=year, module=module, data_dir=data_dir, methodology=methodology, public=public)
+book.header()
+
+# %% [markdown]
+# ## Risk definition and registry
+
+# %%
+display(book.definition(), book.registry())
+
+# %% [markdown]
+# ## Probability
+# The rate of the basis proxy is banded by the methodology's probability thresholds.
+
+# %%
+display(book.proxies(), book.probability())
+
+# %% [markdown]
+# ## Severity
+# Scope, scale and remediability, combined as the methodology says.
+
+# %%
+book.severity()
+
+# %% [markdown]
+# ## Inherent risk
+
+# %%
+book.inherent_heatmap()
+
+# %% [markdown]
+# ## Mitigation measures
+
+# %%
+display(book.questionnaire(), book.effectiveness())
+
+# %%
+book.questionnaire_chart()
+
+# %% [markdown]
+# ## Residual risk
+
+# %%
+book.residual_heatmap()
+
+# %% [markdown]
+# ## Computed vs published
+
+# %%
+book.published_check()
+
+# %% [markdown]
+# ## Year over year
+
+# %%
+book.previous_year()
+
+# %% [markdown]
+# ## Article 34(2) factors
+
+# %%
+book.factors()
+
+# %% [markdown]
+# ## Roadmap (Article 35(1))
+
+# %%
+book.roadmap()
+
+# %% [markdown]
+# ## Data quality
+
+# %%
+book.findings()
+
+# %%
+book.save_results(output_dir)
