@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -105,5 +107,5 @@ book.roadmap()
 # %%
 book.findings()
 
-# %%
+# %% tags=["remove_cell"]
 book.save_results(output_dir)

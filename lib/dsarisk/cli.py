@@ -13,7 +13,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .exceptions import DsariskError, InputError, ScoringError
+from .exceptions import DsariskError, InputError, PipelineError, ScoringError
+from .inputs import available_years
 from .methodology import load_methodology
 from .scoring import score_case
 
@@ -101,6 +102,43 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress_printer() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
+    """A rich progress bar on a terminal, one line per notebook otherwise."""
+    if not sys.stderr.isatty():
+        def plain(name: str, done: int, total: int) -> None:
+            print(f"[{done}/{total}] {name} done", file=sys.stderr, flush=True)
+        return plain, lambda: None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   transient=True)
+    task = bar.add_task("notebooks", total=None)
+    bar.start()
+
+    def update(name: str, done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total, description=f"notebooks (last: {name})")
+    return update, bar.stop
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Execute a year's notebooks and write its report folder."""
+    from .pipeline import run_year
+
+    update, stop = _progress_printer() if args.progress else (None, lambda: None)
+    try:
+        result = run_year(args.year, data_dir=args.data_dir, out_dir=args.out_dir, jobs=args.jobs,
+                          public=args.public, progress=update, command=["dsarisk", *sys.argv[1:]])
+    finally:
+        stop()
+    print(f"report written to {result.folder / 'report.html'} in {result.seconds:.1f} s")
+    return 0
+
+
+def _default_year() -> int | None:
+    years = available_years()
+    return years[-1] if years else None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dsarisk", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -116,6 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check a methodology file")
     validate.add_argument("--methodology", required=True)
     validate.set_defaults(handler=cmd_validate)
+
+    run = commands.add_parser("run", help="execute a year's notebooks and assemble its report")
+    run.add_argument("--year", type=int, default=_default_year(), help="assessment year (default: the latest in data/)")
+    run.add_argument("--data-dir", help="folder holding <year>/ (default: the project's data/)")
+    run.add_argument("--out-dir", help="where <year>/ is written (default: the project's reports/)")
+    run.add_argument("--jobs", type=int, help="notebooks run at once (default: the number of cores)")
+    run.add_argument("--public", action="store_true", help="build the non-confidential version")
+    run.add_argument("--no-progress", dest="progress", action="store_false", help="print no progress")
+    run.set_defaults(handler=cmd_run)
     return parser
 
 
@@ -129,6 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"dsarisk: error: {exc.one_line()}", file=sys.stderr)
         return EXIT_INPUT
+    except PipelineError as exc:
+        print(f"dsarisk: error: {exc.message}", file=sys.stderr)
+        return EXIT_FAILED
     except DsariskError as exc:
         print(f"dsarisk: error: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -1,0 +1,306 @@
+"""Run a year's assessment: execute the notebooks with papermill, assemble the report.
+
+Output goes to a staging folder first and replaces ``<out_dir>/<year>/`` only when
+everything succeeded, so a failed or interrupted run never leaves a half report
+and never touches the previous one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from importlib import metadata
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from .exceptions import PipelineError
+from .export import Section, write_report
+from .inputs import YearInputs, available_years, load_year
+from .paths import NOTEBOOKS_DIR, REPORTS_DIR
+
+SUMMARY_NOTEBOOK = "00_summary.ipynb"
+PACKAGES = ("dsarisk", "pandas", "matplotlib", "seaborn", "papermill", "nbconvert", "nbformat", "nbclient",
+            "ipykernel", "pydantic", "PyYAML", "jupytext")
+KERNEL_START_TIMEOUT = 120
+CELL_TIMEOUT = 600
+
+
+@dataclass(frozen=True)
+class Job:
+    """One notebook to execute."""
+
+    name: str
+    title: str
+    source: Path
+    output: Path
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What became of a job: its duration, or where and why it failed."""
+
+    name: str
+    seconds: float
+    error: str | None = None
+    cell: int | None = None
+
+
+@dataclass
+class RunResult:
+    """Where the report went and what it took."""
+
+    folder: Path
+    durations: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def notebook_for(module_id: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> Path:
+    """The module's notebook, ``<nn>_<module_id_with_underscores>.ipynb``."""
+    matches = sorted(notebooks_dir.glob(f"[0-9][0-9]_{module_id.replace('-', '_')}.ipynb"))
+    if not matches:
+        raise PipelineError(f"no notebook for module '{module_id}' in {notebooks_dir}", module=module_id)
+    return matches[0]
+
+
+def _ipc_kernel_manager(sockets: Path) -> type:
+    """A kernel manager talking to its kernel over unix sockets in ``sockets``: kernels
+    started together cannot collide on TCP ports, and nothing listens on the network."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class IpcKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _default_transport(self) -> str:
+            return "ipc"
+
+        @default("ip")
+        def _default_ip(self) -> str:
+            return str(sockets / "kernel")
+
+    return IpcKernelManager
+
+
+def _is_kernel_start_failure(error: BaseException) -> bool:
+    text = f"{type(error).__name__}: {error}"
+    return "ZMQError" in text or "Address already in use" in text or "Kernel died before replying" in text
+
+
+def execute_job(job: Job) -> JobOutcome:
+    """Execute one notebook with papermill (in a worker process); retry once if the kernel
+    could not start."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    # An inherited MPLBACKEND=Agg would stop the kernel from capturing any image.
+    os.environ.pop("MPLBACKEND", None)
+    started = time.perf_counter()
+    for attempt in (1, 2):
+        with tempfile.TemporaryDirectory(prefix="dsarisk-kernel-") as sockets:
+            try:
+                papermill.execute_notebook(
+                    str(job.source), str(job.output), parameters=job.parameters, kernel_name="python3",
+                    progress_bar=False, start_timeout=KERNEL_START_TIMEOUT, execution_timeout=CELL_TIMEOUT,
+                    kernel_manager_class=_ipc_kernel_manager(Path(sockets)),
+                )
+                return JobOutcome(job.name, time.perf_counter() - started)
+            except PapermillExecutionError as exc:
+                return JobOutcome(job.name, time.perf_counter() - started,
+                                  error=f"{exc.ename}: {exc.evalue}", cell=exc.exec_count)
+            except Exception as exc:  # a kernel that would not start or died: name it, never hang
+                if attempt == 1 and _is_kernel_start_failure(exc):
+                    continue
+                return JobOutcome(job.name, time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}")
+    raise AssertionError("unreachable")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _input_files(inputs: YearInputs) -> dict[str, Path]:
+    """Every file the run read, named relative to the data folder (never an absolute path)."""
+    files: dict[str, Path] = {}
+    years = [inputs.year]
+    if inputs.assessment.previous_year in available_years(inputs.data_dir):
+        years.append(inputs.assessment.previous_year)  # type: ignore[arg-type]
+    for year in years:
+        for path in sorted((inputs.data_dir / str(year)).glob("*.yaml")):
+            files[f"{year}/{path.name}"] = path
+    methodology = inputs.methodology_path
+    files[f"methodology/{methodology.name}"] = methodology
+    if years[1:]:
+        previous = load_year(years[1], data_dir=inputs.data_dir, modules=[])
+        files[f"methodology/{previous.methodology_path.name}"] = previous.methodology_path
+    return files
+
+
+def _manifest(inputs: YearInputs, jobs: Iterable[Job], outcomes: dict[str, JobOutcome], *, command: list[str],
+              started: dt.datetime, public: bool) -> dict[str, Any]:
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "year": inputs.year,
+        "version": "non-confidential" if public else "confidential",
+        "methodology": inputs.methodology.name,
+        "command": command,
+        "started": started.isoformat(timespec="seconds"),
+        "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "packages": versions,
+        "inputs": {name: _sha256(path) for name, path in _input_files(inputs).items()},
+        "notebooks": {job.name: {"source_sha256": _sha256(job.source),
+                                 "seconds": round(outcomes[job.name].seconds, 2)} for job in jobs},
+    }
+
+
+def _summary(inputs: YearInputs, results_dir: Path, public: bool) -> dict[str, Any]:
+    modules = {}
+    for module_id in inputs.modules:
+        record = json.loads((results_dir / f"{module_id}.json").read_text(encoding="utf-8"))
+        for key in ("year", "module", "public"):
+            record.pop(key)
+        modules[module_id] = record
+    return {"year": inputs.year, "platform": inputs.assessment.platform, "methodology": inputs.methodology.name,
+            "version": "non-confidential" if public else "confidential", "modules": modules}
+
+
+def _swap_into_place(staging: Path, final: Path) -> None:
+    """Replace ``final`` with ``staging`` with two renames, so no reader sees a half folder."""
+    retired = None
+    if final.exists():
+        retired = final.with_name(f".{final.name}.retired-{os.getpid()}-{time.time_ns()}")
+        final.rename(retired)
+    staging.rename(final)
+    if retired is not None:
+        shutil.rmtree(retired, ignore_errors=True)
+
+
+def _execute_all(jobs: list[Job], workers: int, on_done: Callable[[JobOutcome], None]) -> dict[str, JobOutcome]:
+    outcomes: dict[str, JobOutcome] = {}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        futures: dict[Future[JobOutcome], Job] = {pool.submit(execute_job, job): job for job in jobs}
+        pending = set(futures)
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    outcome = future.result()
+                    outcomes[outcome.name] = outcome
+                    on_done(outcome)
+                    if outcome.error:
+                        for other in pending:
+                            other.cancel()
+                        return outcomes
+        except BaseException:
+            for other in pending:
+                other.cancel()
+            raise
+    return outcomes
+
+
+def run_year(
+    year: int,
+    *,
+    data_dir: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    jobs: int | None = None,
+    public: bool = False,
+    notebooks_dir: Path = NOTEBOOKS_DIR,
+    progress: Callable[[str, int, int], None] | None = None,
+    command: list[str] | None = None,
+) -> RunResult:
+    """Execute every module notebook and the summary for ``year`` and write the report folder.
+
+    Parameters
+    ----------
+    year : int
+    data_dir : str or Path, optional
+        The data folder (``data/`` by default).
+    out_dir : str or Path, optional
+        Where ``<year>/`` (or ``<year>-public/``) is written; ``reports/`` by default.
+    jobs : int, optional
+        Notebooks executed at once; the number of cores by default.
+    public : bool
+        Build the non-confidential version.
+    progress : callable, optional
+        Called as ``progress(name, done, total)`` after each notebook.
+
+    Raises
+    ------
+    InputError
+        When the year's inputs are invalid (before anything runs).
+    PipelineError
+        When a notebook fails, naming the module, the cell and the error.
+    """
+    started_at, clock = dt.datetime.now(dt.UTC), time.perf_counter()
+    inputs = load_year(year, data_dir=data_dir)
+    data_root = inputs.data_dir.resolve()
+    out_root = Path(out_dir) if out_dir is not None else REPORTS_DIR
+    out_root.mkdir(parents=True, exist_ok=True)
+    name = f"{year}-public" if public else str(year)
+    final = out_root / name
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.staging-", dir=out_root))
+    staging.chmod(0o755)  # mkdtemp's private mode would carry over to the published folder
+    try:
+        results = staging / "results"
+        notebooks = staging / "notebooks"
+        notebooks.mkdir()
+        common = {"year": year, "data_dir": str(data_root), "public": public}
+        job_list = [Job("summary", "Summary", notebooks_dir / SUMMARY_NOTEBOOK, notebooks / SUMMARY_NOTEBOOK, common)]
+        for module_id, item in inputs.modules.items():
+            source = notebook_for(module_id, notebooks_dir)
+            job_list.append(Job(module_id, item.title, source, notebooks / source.name,
+                                {**common, "module": module_id, "output_dir": str(results)}))
+        done: list[str] = []
+
+        def report_progress(outcome: JobOutcome) -> None:
+            done.append(outcome.name)
+            if progress:
+                progress(outcome.name, len(done), len(job_list))
+
+        outcomes = _execute_all(job_list, jobs or os.cpu_count() or 1, report_progress)
+        failed = next((o for o in outcomes.values() if o.error), None)
+        if failed is not None:
+            kept = out_root / f"{name}-failed"
+            shutil.rmtree(kept, ignore_errors=True)
+            shutil.copytree(notebooks, kept)
+            job = next(j for j in job_list if j.name == failed.name)
+            where = f"cell {failed.cell}" if failed.cell is not None else "kernel start"
+            raise PipelineError(
+                f"module '{failed.name}' failed at {where}: {failed.error} "
+                f"(executed notebook kept at {kept / job.output.name})",
+                module=failed.name, cell=failed.cell, notebook=kept / job.output.name)
+        summary = _summary(inputs, results, public)
+        shutil.rmtree(results)
+        (staging / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        title = f"DSA systemic risk assessment {year}: {inputs.assessment.platform}"
+        write_report([Section(f"section-{job.name}", job.title, job.output) for job in job_list],
+                     staging / "report.html", title=title, public=public)
+        manifest = _manifest(inputs, job_list, outcomes, command=command or [Path(sys.argv[0]).name, *sys.argv[1:]],
+                             started=started_at, public=public)
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        _swap_into_place(staging, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return RunResult(folder=final, durations={k: o.seconds for k, o in outcomes.items()},
+                     seconds=time.perf_counter() - clock)
