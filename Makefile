@@ -23,9 +23,20 @@ help: ## list the targets
 venv: $(STAMP) ## create .venv with the project and its dependencies
 
 .PHONY: report
-report: $(STAMP) ## produce reports/$(YEAR)/ (internal) from the sample data
-	$(BIN)/dsarisk score --methodology year2 --cases data/cases/published-2024.csv
-	@echo "(the report pipeline is not built yet: scored the published 2024 cases instead)"
+report: $(STAMP) ## build reports/$(YEAR)/report.html (internal version) from the sample data
+	$(BIN)/dsarisk run --year $(YEAR) --jobs $(JOBS)
+
+.PHONY: public
+public: $(STAMP) ## build reports/$(YEAR)-public/ (non-confidential version)
+	$(BIN)/dsarisk run --year $(YEAR) --jobs $(JOBS) --public
+
+.PHONY: notebooks
+notebooks: $(STAMP) ## sync each notebook's .ipynb with its reviewable .py (jupytext)
+	cd notebooks && ../$(BIN)/jupytext --sync *.py
+
+.PHONY: lab
+lab: $(STAMP) ## open JupyterLab on notebooks/ with the project's environment
+	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 .PHONY: test
 test: $(STAMP) ## run the whole test suite

@@ -42,7 +42,7 @@ class _MatrixPlotter:
             i, j = shown_rows.index(row), self.columns.index(column)
             annotations[i, j] = f"{annotations[i, j]}\n● " + "\n● ".join(names)
         width = max(6.0, 1.45 * len(self.columns) + 2)
-        figure = Figure(figsize=(width, 0.9 * len(self.rows) + 1.8), layout="constrained")
+        figure = Figure(figsize=(width, 0.75 * len(self.rows) + 1.5), layout="constrained")
         ax = figure.add_subplot()
         sns.heatmap(positions, ax=ax, cmap=ListedColormap(self.colors), vmin=-0.5, vmax=len(self.levels) - 0.5,
                     annot=annotations, fmt="", cbar=False, linewidths=1.5, linecolor="white",

@@ -1,0 +1,132 @@
+"""Module input files: the sample years load, reproduce the brief, and bad input is named."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dsarisk.assess import assess_year
+from dsarisk.exceptions import InputError
+from dsarisk.inputs import MODULES, load_year
+from dsarisk.paths import DATA_DIR
+from dsarisk.quality import module_findings
+
+PUBLISHED_2024 = {  # the brief's table, section 3
+    "prohibited-controlled-products": ("High", "Strong", 78, "Medium"),
+    "intellectual-property": ("Medium High", "Strong", 71, "Low Medium"),
+    "content-compliance": ("Low Medium", "Moderate", 60, "Low"),
+    "data-protection": ("Medium High", "Strong", 73, "Low Medium"),
+    "consumer-protection": ("High", "Moderate", 66, "Medium High"),
+}
+PUBLISHED_2023_RESIDUAL = {
+    "prohibited-controlled-products": "Medium", "intellectual-property": "Low Medium", "content-compliance": "Low",
+    "data-protection": "Medium", "consumer-protection": "Medium",
+}
+
+
+def test_2024_reproduces_every_published_label_and_percentage():
+    results = assess_year(load_year(2024))
+    assert {m: (a.inherent.level, a.effectiveness.level, a.effectiveness.pct, a.residual.level)
+            for m, a in results.items()} == PUBLISHED_2024
+    assert results["content-compliance"].probability.level == "Very unlikely"
+    assert all(not a.mismatches for a in results.values())
+
+
+def test_2023_reproduces_every_published_residual():
+    results = assess_year(load_year(2023))
+    assert {m: a.residual.level for m, a in results.items()} == PUBLISHED_2023_RESIDUAL
+    assert results["data-protection"].probability.unit == "days"
+
+
+def test_year_over_year_directions_follow_the_brief():
+    results = assess_year(load_year(2024))
+    assert results["data-protection"].change("residual") == "down"
+    assert results["consumer-protection"].change("inherent") == "up"
+    assert results["consumer-protection"].change("residual") == "up"
+    assert results["prohibited-controlled-products"].change("residual") == "same"
+
+
+def test_confidentiality_travels_into_the_rate():
+    results = assess_year(load_year(2024))
+    assert results["prohibited-controlled-products"].rate.confidential  # volume is confidential
+    assert not results["data-protection"].rate.confidential  # 0.56 % is public
+    assert results["prohibited-controlled-products"].to_json(public=True)["probability"]["rate_pct"] is None
+    assert results["data-protection"].to_json(public=True)["probability"]["rate_pct"] == 0.56
+
+
+def test_quality_findings_on_the_sample_data():
+    inputs = load_year(2024)
+    reuse = [f for f in module_findings(inputs, "consumer-protection") if f.kind == "figure reused across modules"]
+    assert len(reuse) == 2  # the 2,764,070 / 399,303 pair the report reuses from IPR
+    periods = [f for f in module_findings(inputs, "content-compliance") if f.kind.startswith("period outside")]
+    assert periods and all("outside the assessment period" in f.parts[0] for f in periods)
+
+
+# -- bad input ------------------------------------------------------------------------------
+@pytest.fixture
+def data_copy(tmp_path: Path) -> Path:
+    shutil.copytree(DATA_DIR / "2024", tmp_path / "2024")
+    shutil.copytree(DATA_DIR / "methodology", tmp_path / "methodology")
+    return tmp_path
+
+
+def _edit(data_dir: Path, module: str, change) -> Path:
+    path = data_dir / "2024" / f"{module}.yaml"
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def _proxy(data):
+    return data["probability"]["proxies"][0]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        (lambda d: _proxy(d).update(incidents=-5), "probability.proxies.0.incidents", "must not be negative"),
+        (lambda d: _proxy(d).update(incidents="many"), "probability.proxies.0.incidents", "'many' is not a number"),
+        (lambda d: _proxy(d).update(incidents=10, volume=5), "probability.proxies.0", "incidents (10) exceed volume (5)"),
+        (lambda d: _proxy(d).update(volume=0), "probability.proxies.0", "volume is 0"),
+        (lambda d: d["severity"]["scale"].update(score=7), "severity.scale.score", "outside the severity scale 1..5"),
+        (lambda d: d["questionnaire"][0]["measures"][1].update(maturity="Heroic"),
+         "questionnaire[0].measures[1].maturity", "'Heroic' is not a maturity level"),
+        (lambda d: d["probability"].update(basis="nope"), "probability", "basis 'nope' is not a proxy id"),
+        (lambda d: d["questionnaire"][0]["measures"][0].update(art35=["z"]), "questionnaire.0.measures.0.art35.0", "Input should be"),
+        (lambda d: d.update(surprise=1), "surprise", "unknown field"),
+    ],
+)
+def test_bad_module_input_names_file_module_and_field(data_copy, change, field, message):
+    path = _edit(data_copy, "intellectual-property", change)
+    with pytest.raises(InputError) as info:
+        load_year(2024, data_dir=data_copy)
+    text = str(info.value)
+    assert text.startswith(f"{path}: module 'intellectual-property': field '{field}"), text
+    assert message in text and "\n" not in text
+
+
+def test_missing_module_file(data_copy):
+    (data_copy / "2024" / "data-protection.yaml").unlink()
+    with pytest.raises(InputError, match=r"data-protection.yaml: module 'data-protection': module file is missing"):
+        load_year(2024, data_dir=data_copy)
+
+
+def test_malformed_yaml(data_copy):
+    path = data_copy / "2024" / "content-compliance.yaml"
+    path.write_text("module: content-compliance\ntitle: [unclosed\n")
+    with pytest.raises(InputError, match=r"content-compliance.yaml: module 'content-compliance': malformed YAML at line"):
+        load_year(2024, data_dir=data_copy)
+
+
+def test_unknown_year_lists_the_years_with_data(data_copy):
+    with pytest.raises(InputError, match=r"no data for year 2031 \(years with data: 2024\)"):
+        load_year(2031, data_dir=data_copy)
+
+
+def test_every_module_of_the_registry_has_sample_data_for_both_years():
+    for year in (2023, 2024):
+        assert list(load_year(year).modules) == list(MODULES)

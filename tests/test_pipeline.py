@@ -1,0 +1,160 @@
+"""End to end: both sample years through papermill into reports, and the failure cases."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from dsarisk.cli import main
+from dsarisk.exceptions import PipelineError
+from dsarisk.inputs import MODULES
+from dsarisk.paths import NOTEBOOKS_DIR, PROJECT_ROOT
+from dsarisk.pipeline import run_year
+
+from .test_inputs import PUBLISHED_2023_RESIDUAL, PUBLISHED_2024
+
+pytestmark = [pytest.mark.notebook, pytest.mark.xdist_group("reports")]
+
+
+@pytest.fixture(scope="session")
+def reports(tmp_path_factory) -> Path:
+    """Both sample years, run at the same time into one folder (they must not interfere)."""
+    out = tmp_path_factory.mktemp("reports")
+    with ThreadPoolExecutor(2) as pool:
+        runs = [pool.submit(run_year, year, out_dir=out, jobs=1) for year in (2023, 2024)]
+        for run in runs:
+            run.result()
+    return out
+
+
+def _summary(reports: Path, year: int) -> dict:
+    return json.loads((reports / str(year) / "summary.json").read_text())
+
+
+def test_summary_json_matches_the_published_table(reports):
+    modules = _summary(reports, 2024)["modules"]
+    assert {m: (r["inherent"], r["effectiveness"]["level"], r["effectiveness"]["pct"], r["residual"])
+            for m, r in modules.items()} == PUBLISHED_2024
+    for record in modules.values():
+        assert record["published"]["residual"] == record["residual"] and record["matches_published"]
+        assert record["previous"]["year"] == 2023
+    assert modules["consumer-protection"]["previous"]["change"] == {"inherent": "up", "residual": "up"}
+
+
+def test_2023_report_reproduces_year_one_residuals(reports):
+    modules = _summary(reports, 2023)["modules"]
+    assert {m: r["residual"] for m, r in modules.items()} == PUBLISHED_2023_RESIDUAL
+    assert _summary(reports, 2023)["methodology"] == "Year 1 (2023)"
+
+
+@pytest.mark.parametrize("year", [2023, 2024])
+def test_every_notebook_executed_with_images_and_no_error(reports, year):
+    folder = reports / str(year) / "notebooks"
+    names = sorted(p.name for p in folder.glob("*.ipynb"))
+    assert names == sorted(["00_summary.ipynb"] + [p.name for p in NOTEBOOKS_DIR.glob("0[1-9]_*.ipynb")])
+    for path in folder.glob("*.ipynb"):
+        notebook = nbformat.read(path, as_version=4)
+        outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+        assert not [o for o in outputs if o.output_type == "error"], path.name
+        images = [o for o in outputs if "image/png" in o.get("data", {})]
+        assert len(images) >= 2, f"{path.name} holds {len(images)} images"
+        assert notebook.metadata.papermill.parameters["year"] == year
+
+
+def test_report_html_is_self_contained_and_readable(reports):
+    html = (reports / "2024" / "report.html").read_text()
+    assert "<script src=" not in html and '<img src="http' not in html
+    assert "cdn." not in html and "https://unpkg" not in html
+    for title in [*MODULES.values(), "Systemic risk assessment: summary"]:
+        assert title.replace("&", "&amp;") in html, title
+    assert 'href="#section-summary"' in html and 'id="section-consumer-protection"' in html
+    assert html.count("data:image/png;base64") >= 12
+    assert "Confidential: internal version" in html
+    assert "open_module(" not in html  # code is hidden
+    assert "book.save_results" not in html and "Results written to" not in html
+
+
+def test_manifest_lets_an_auditor_trace_the_run(reports):
+    manifest = json.loads((reports / "2024" / "manifest.json").read_text())
+    assert set(manifest["inputs"]) >= {"2024/assessment.yaml", "2024/data-protection.yaml",
+                                       "methodology/year2.yaml", "2023/data-protection.yaml", "methodology/year1.yaml"}
+    assert all(len(digest) == 64 for digest in manifest["inputs"].values())
+    assert set(manifest["notebooks"]) == {"summary", *MODULES}
+    assert all(n["seconds"] > 0 for n in manifest["notebooks"].values())
+    assert manifest["packages"]["papermill"] and manifest["started"] <= manifest["finished"]
+    assert not any(p.name.startswith(".") for p in reports.iterdir()), "staging folders left behind"
+
+
+# -- failures ---------------------------------------------------------------------------------
+@pytest.fixture
+def broken_notebooks(tmp_path: Path) -> Path:
+    """The project's notebooks with a module notebook that raises in its fourth code cell."""
+    folder = tmp_path / "notebooks"
+    shutil.copytree(NOTEBOOKS_DIR, folder)
+    path = folder / "03_content_compliance.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    code[3].source = "raise ValueError('deliberate failure for the test')"
+    nbformat.write(notebook, path)
+    return folder
+
+
+def test_failed_module_is_named_kept_and_the_previous_report_untouched(tmp_path, broken_notebooks):
+    out = tmp_path / "reports"
+    previous = out / "2024"
+    previous.mkdir(parents=True)
+    (previous / "report.html").write_text("previous report")
+    with pytest.raises(PipelineError) as info:
+        run_year(2024, out_dir=out, jobs=2, notebooks_dir=broken_notebooks)
+    error = info.value
+    assert error.module == "content-compliance" and error.cell is not None
+    assert "module 'content-compliance' failed at cell" in str(error)
+    assert "ValueError: deliberate failure for the test" in str(error)
+    kept = nbformat.read(error.notebook, as_version=4)
+    assert any(o.output_type == "error" for c in kept.cells if c.cell_type == "code" for o in c.outputs)
+    assert (previous / "report.html").read_text() == "previous report"
+    assert sorted(p.name for p in out.iterdir()) == ["2024", "2024-failed"]
+
+
+def test_cli_reports_a_failure_in_one_line(monkeypatch, capsys):
+    def fail(*args, **kwargs):
+        raise PipelineError("module 'x' failed at cell 4: ValueError: boom", module="x", cell=4)
+
+    monkeypatch.setattr("dsarisk.pipeline.run_year", fail)
+    assert main(["run", "--year", "2024", "--no-progress"]) == 1
+    assert capsys.readouterr().err == "dsarisk: error: module 'x' failed at cell 4: ValueError: boom\n"
+
+
+def test_cli_unknown_year_lists_years(capsys):
+    assert main(["run", "--year", "1999", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "no data for year 1999 (years with data: 2023, 2024)" in err
+
+
+def test_ctrl_c_leaves_no_half_report(tmp_path):
+    out = tmp_path / "reports"
+    (out / "2024").mkdir(parents=True)
+    (out / "2024" / "report.html").write_text("previous report")
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    process = subprocess.Popen([sys.executable, "-m", "dsarisk.cli", "run", "--year", "2024", "--out-dir", str(out),
+                                "--no-progress", "--jobs", "2"], cwd=PROJECT_ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(out.glob(".2024.staging-*/notebooks/*.ipynb")):
+        time.sleep(0.1)
+    assert list(out.glob(".2024.staging-*")), "the run never started executing"
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert (out / "2024" / "report.html").read_text() == "previous report"
+    assert sorted(p.name for p in out.iterdir()) == ["2024"], err.decode()[-2000:]
