@@ -40,7 +40,7 @@ lab: $(STAMP) ## open JupyterLab on notebooks/ with the project's environment
 
 .PHONY: test
 test: $(STAMP) ## run the whole test suite
-	$(BIN)/python -m pytest -q -n $(JOBS)
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup
 
 .PHONY: clean
 clean: ## remove build artefacts (reports/, caches), keep .venv

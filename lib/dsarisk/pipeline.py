@@ -9,52 +9,29 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib
 import json
 import os
 import platform
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from importlib import metadata
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from .engine import Job, JobOutcome, execute_all
 from .exceptions import PipelineError
-from .export import Section, write_report
 from .inputs import YearInputs, available_years, load_year
 from .paths import NOTEBOOKS_DIR, REPORTS_DIR
 
 SUMMARY_NOTEBOOK = "00_summary.ipynb"
 PACKAGES = ("dsarisk", "pandas", "matplotlib", "seaborn", "papermill", "nbconvert", "nbformat", "nbclient",
             "ipykernel", "pydantic", "PyYAML", "jupytext")
-KERNEL_START_TIMEOUT = 120
-CELL_TIMEOUT = 600
-
-
-@dataclass(frozen=True)
-class Job:
-    """One notebook to execute."""
-
-    name: str
-    title: str
-    source: Path
-    output: Path
-    parameters: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class JobOutcome:
-    """What became of a job: its duration, or where and why it failed."""
-
-    name: str
-    seconds: float
-    error: str | None = None
-    cell: int | None = None
 
 
 @dataclass
@@ -72,57 +49,6 @@ def notebook_for(module_id: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> Path:
     if not matches:
         raise PipelineError(f"no notebook for module '{module_id}' in {notebooks_dir}", module=module_id)
     return matches[0]
-
-
-def _ipc_kernel_manager(sockets: Path) -> type:
-    """A kernel manager talking to its kernel over unix sockets in ``sockets``: kernels
-    started together cannot collide on TCP ports, and nothing listens on the network."""
-    from jupyter_client.manager import AsyncKernelManager
-    from traitlets import default
-
-    class IpcKernelManager(AsyncKernelManager):
-        @default("transport")
-        def _default_transport(self) -> str:
-            return "ipc"
-
-        @default("ip")
-        def _default_ip(self) -> str:
-            return str(sockets / "kernel")
-
-    return IpcKernelManager
-
-
-def _is_kernel_start_failure(error: BaseException) -> bool:
-    text = f"{type(error).__name__}: {error}"
-    return "ZMQError" in text or "Address already in use" in text or "Kernel died before replying" in text
-
-
-def execute_job(job: Job) -> JobOutcome:
-    """Execute one notebook with papermill (in a worker process); retry once if the kernel
-    could not start."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
-    # An inherited MPLBACKEND=Agg would stop the kernel from capturing any image.
-    os.environ.pop("MPLBACKEND", None)
-    started = time.perf_counter()
-    for attempt in (1, 2):
-        with tempfile.TemporaryDirectory(prefix="dsarisk-kernel-") as sockets:
-            try:
-                papermill.execute_notebook(
-                    str(job.source), str(job.output), parameters=job.parameters, kernel_name="python3",
-                    progress_bar=False, start_timeout=KERNEL_START_TIMEOUT, execution_timeout=CELL_TIMEOUT,
-                    kernel_manager_class=_ipc_kernel_manager(Path(sockets)),
-                )
-                return JobOutcome(job.name, time.perf_counter() - started)
-            except PapermillExecutionError as exc:
-                return JobOutcome(job.name, time.perf_counter() - started,
-                                  error=f"{exc.ename}: {exc.evalue}", cell=exc.exec_count)
-            except Exception as exc:  # a kernel that would not start or died: name it, never hang
-                if attempt == 1 and _is_kernel_start_failure(exc):
-                    continue
-                return JobOutcome(job.name, time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}")
-    raise AssertionError("unreachable")
 
 
 def _sha256(path: Path) -> str:
@@ -184,6 +110,13 @@ def _summary(inputs: YearInputs, results_dir: Path, public: bool) -> dict[str, A
             "version": "non-confidential" if public else "confidential", "modules": modules}
 
 
+def _preload(module: str) -> threading.Thread:
+    """Import ``module`` in the background, so its import overlaps the notebooks' run."""
+    thread = threading.Thread(target=importlib.import_module, args=(module,), daemon=True)
+    thread.start()
+    return thread
+
+
 def _swap_into_place(staging: Path, final: Path) -> None:
     """Replace ``final`` with ``staging`` with two renames, so no reader sees a half folder."""
     retired = None
@@ -193,29 +126,6 @@ def _swap_into_place(staging: Path, final: Path) -> None:
     staging.rename(final)
     if retired is not None:
         shutil.rmtree(retired, ignore_errors=True)
-
-
-def _execute_all(jobs: list[Job], workers: int, on_done: Callable[[JobOutcome], None]) -> dict[str, JobOutcome]:
-    outcomes: dict[str, JobOutcome] = {}
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures: dict[Future[JobOutcome], Job] = {pool.submit(execute_job, job): job for job in jobs}
-        pending = set(futures)
-        try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                for future in done:
-                    outcome = future.result()
-                    outcomes[outcome.name] = outcome
-                    on_done(outcome)
-                    if outcome.error:
-                        for other in pending:
-                            other.cancel()
-                        return outcomes
-        except BaseException:
-            for other in pending:
-                other.cancel()
-            raise
-    return outcomes
 
 
 def run_year(
@@ -278,7 +188,8 @@ def run_year(
             if progress:
                 progress(outcome.name, len(done), len(job_list))
 
-        outcomes = _execute_all(job_list, jobs or os.cpu_count() or 1, report_progress)
+        exporter = _preload("dsarisk.export")  # nbconvert takes over a second to import
+        outcomes = execute_all(job_list, jobs or os.cpu_count() or 1, report_progress)
         failed = next((o for o in outcomes.values() if o.error), None)
         if failed is not None:
             kept = out_root / f"{name}-failed"
@@ -294,6 +205,9 @@ def run_year(
         shutil.rmtree(results)
         (staging / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         title = f"DSA systemic risk assessment {year}: {inputs.assessment.platform}"
+        exporter.join()
+        from .export import Section, write_report
+
         write_report([Section(f"section-{job.name}", job.title, job.output) for job in job_list],
                      staging / "report.html", title=title, public=public)
         manifest = _manifest(inputs, job_list, outcomes, command=command or [Path(sys.argv[0]).name, *sys.argv[1:]],

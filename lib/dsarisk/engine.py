@@ -1,0 +1,129 @@
+"""Execute notebooks with papermill in worker processes.
+
+Kept free of heavy imports at module level: every worker process imports this
+module before it can start its kernel, so what it imports is paid once per worker.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from .exceptions import PipelineError
+
+KERNEL_START_TIMEOUT = 120
+CELL_TIMEOUT = 600
+
+
+@dataclass(frozen=True)
+class Job:
+    """One notebook to execute."""
+
+    name: str
+    title: str
+    source: Path
+    output: Path
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What became of a job: its duration, or where and why it failed."""
+
+    name: str
+    seconds: float
+    error: str | None = None
+    cell: int | None = None
+
+
+def _ipc_kernel_manager(sockets: Path) -> type:
+    """A kernel manager talking to its kernel over unix sockets in ``sockets``: kernels
+    started together cannot collide on TCP ports, and nothing listens on the network."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class IpcKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _default_transport(self) -> str:
+            return "ipc"
+
+        @default("ip")
+        def _default_ip(self) -> str:
+            return str(sockets / "kernel")
+
+    return IpcKernelManager
+
+
+def _is_kernel_start_failure(error: BaseException) -> bool:
+    text = f"{type(error).__name__}: {error}"
+    return "ZMQError" in text or "Address already in use" in text or "Kernel died before replying" in text
+
+
+def execute_job(job: Job) -> JobOutcome:
+    """Execute one notebook with papermill (in a worker process); retry once if the kernel
+    could not start."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    # An inherited MPLBACKEND=Agg would stop the kernel from capturing any image.
+    os.environ.pop("MPLBACKEND", None)
+    started = time.perf_counter()
+    for attempt in (1, 2):
+        with tempfile.TemporaryDirectory(prefix="dsarisk-kernel-") as sockets:
+            try:
+                papermill.execute_notebook(
+                    str(job.source), str(job.output), parameters=job.parameters, kernel_name="python3",
+                    progress_bar=False, start_timeout=KERNEL_START_TIMEOUT, execution_timeout=CELL_TIMEOUT,
+                    # papermill writes the notebook once at the end, and on an error before raising;
+                    # saving it after every cell as well costs a second per notebook
+                    request_save_on_cell_execute=False,
+                    kernel_manager_class=_ipc_kernel_manager(Path(sockets)),
+                )
+                return JobOutcome(job.name, time.perf_counter() - started)
+            except PapermillExecutionError as exc:
+                return JobOutcome(job.name, time.perf_counter() - started,
+                                  error=f"{exc.ename}: {exc.evalue}", cell=exc.exec_count)
+            except Exception as exc:  # a kernel that would not start or died: name it, never hang
+                if attempt == 1 and _is_kernel_start_failure(exc):
+                    continue
+                return JobOutcome(job.name, time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}")
+    raise AssertionError("unreachable")
+
+
+def execute_all(jobs: list[Job], workers: int, on_done: Callable[[JobOutcome], None]) -> dict[str, JobOutcome]:
+    """Execute ``jobs`` on ``workers`` processes; stop at the first failed job.
+
+    ``on_done`` is called with each outcome as it arrives.
+    """
+    outcomes: dict[str, JobOutcome] = {}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        futures: dict[Future[JobOutcome], Job] = {pool.submit(execute_job, job): job for job in jobs}
+        pending = set(futures)
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    outcome = future.result()
+                    outcomes[outcome.name] = outcome
+                    on_done(outcome)
+                    if outcome.error:
+                        for other in pending:
+                            other.cancel()
+                        return outcomes
+        except BrokenProcessPool:
+            raise PipelineError("a notebook worker process died (out of memory or killed); no report was written") from None
+        except BaseException:
+            for other in pending:
+                other.cancel()
+            raise
+    return outcomes
+
+
