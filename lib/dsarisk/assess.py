@@ -16,7 +16,7 @@ from .inputs import MODULES, ModuleInput, Published, YearInputs, available_years
 from .labels import canonical_label
 from .methodology import Methodology
 from .quality import Finding, module_findings
-from .values import Value
+from .values import REDACTED, Value
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,19 @@ class ModuleAssessment:
 
     @property
     def severity_confidential(self) -> bool:
-        return self.inputs.severity.confidential
+        return self.inputs.severity.confidential or "severity" in self.inputs.confidential_ratings
+
+    def hidden(self, rating: str, *, public: bool) -> bool:
+        """Whether a rating's label (and its numbers) must not appear in a public rendering."""
+        return public and rating in self.inputs.confidential_ratings
+
+    def label(self, rating: str, *, public: bool) -> str:
+        """The rating's level, or the redaction mark when it is confidential and ``public``."""
+        return REDACTED if self.hidden(rating, public=public) else getattr(self, rating).level
+
+    @property
+    def effectiveness_pct(self) -> Value:
+        return Value(self.effectiveness.pct or 0.0, "effectiveness" in self.inputs.confidential_ratings)
 
     @property
     def comparisons(self) -> list[Comparison]:
@@ -105,14 +117,18 @@ class ModuleAssessment:
         def shown(value: float | None, confidential: bool) -> float | None:
             return None if (public and confidential) or value is None else value
 
+        def level(rating: str) -> str | None:
+            return None if self.hidden(rating, public=public) else getattr(self, rating).level
+
         published = self.inputs.published
         record: dict[str, Any] = {
             "title": self.title,
-            "probability": {"rate_pct": shown(self.rate.value, self.rate.confidential), "unit": self.probability.unit,
-                            "level": self.probability.level},
-            "severity": {"score": shown(self.severity.score, self.severity_confidential), "level": self.severity.level},
+            "probability": {"rate_pct": shown(self.rate.value, self.rate.confidential or self.hidden("probability", public=public)),
+                            "unit": self.probability.unit, "level": level("probability")},
+            "severity": {"score": shown(self.severity.score, self.severity_confidential), "level": level("severity")},
             "inherent": self.inherent.level,
-            "effectiveness": {"pct": self.effectiveness.pct, "level": self.effectiveness.level},
+            "effectiveness": {"pct": shown(self.effectiveness_pct.value, self.effectiveness_pct.confidential),
+                              "level": level("effectiveness")},
             "residual": self.residual.level,
             "published": {"inherent": published.inherent, "effectiveness_pct": published.effectiveness_pct,
                           "residual": published.residual},

@@ -250,6 +250,7 @@ class ModuleInput(_Strict):
     roadmap: list[RoadmapItem] = []
     published: Published = Published()
     change_since_previous: ChangeReason | None = None
+    confidential_ratings: list[Literal["probability", "severity", "effectiveness"]] = []
 
     @field_validator("module")
     @classmethod

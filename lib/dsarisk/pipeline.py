@@ -24,6 +24,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import nbformat
+
 from .engine import Job, JobOutcome, execute_all
 from .exceptions import PipelineError
 from .inputs import YearInputs, available_years, load_year
@@ -88,7 +90,7 @@ def _manifest(inputs: YearInputs, jobs: Iterable[Job], outcomes: dict[str, JobOu
         "year": inputs.year,
         "version": "non-confidential" if public else "confidential",
         "methodology": inputs.methodology.name,
-        "command": command,
+        "command": _command_without_paths(command) if public else command,
         "started": started.isoformat(timespec="seconds"),
         "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
@@ -108,6 +110,37 @@ def _summary(inputs: YearInputs, results_dir: Path, public: bool) -> dict[str, A
         modules[module_id] = record
     return {"year": inputs.year, "platform": inputs.assessment.platform, "methodology": inputs.methodology.name,
             "version": "non-confidential" if public else "confidential", "modules": modules}
+
+
+PATH_PARAMETERS = {"data_dir": "<data_dir>", "output_dir": "<output_dir>"}
+PATH_OPTIONS = {"--data-dir": "<data_dir>", "--out-dir": "<out_dir>"}
+
+
+def _without_paths(job: Job) -> None:
+    """Rewrite papermill's record of a public notebook (metadata and the injected cell)
+    so that no local path, such as a private data folder, reaches the published folder."""
+    notebook = nbformat.read(job.output, as_version=4)
+    safe = {key: PATH_PARAMETERS.get(key, value) for key, value in job.parameters.items()}
+    record = notebook.metadata.get("papermill", {})
+    record.update(parameters=safe, input_path=f"notebooks/{job.source.name}", output_path=f"notebooks/{job.output.name}")
+    record.pop("environment_variables", None)
+    for cell in notebook.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.source = "# Parameters\n" + "".join(f"{key} = {value!r}\n" for key, value in safe.items())
+    nbformat.write(notebook, job.output)
+
+
+def _command_without_paths(command: list[str]) -> list[str]:
+    shown = []
+    for i, word in enumerate(command):
+        option = command[i - 1] if i else ""
+        if option in PATH_OPTIONS:
+            shown.append(PATH_OPTIONS[option])
+        elif "=" in word and word.split("=", 1)[0] in PATH_OPTIONS:
+            shown.append(f"{word.split('=', 1)[0]}={PATH_OPTIONS[word.split('=', 1)[0]]}")
+        else:
+            shown.append(word)
+    return shown
 
 
 def _preload(module: str) -> threading.Thread:
@@ -201,6 +234,9 @@ def run_year(
                 f"module '{failed.name}' failed at {where}: {failed.error} "
                 f"(executed notebook kept at {kept / job.output.name})",
                 module=failed.name, cell=failed.cell, notebook=kept / job.output.name)
+        if public:
+            for job in job_list:
+                _without_paths(job)
         summary = _summary(inputs, results, public)
         shutil.rmtree(results)
         (staging / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -18,6 +18,7 @@ from matplotlib.patches import Rectangle
 
 from . import scoring
 from .methodology import Methodology
+from .values import REDACTED
 
 _FALLBACK_COLORS = ["#2e7d32", "#9ccc65", "#fdd835", "#fb8c00", "#c62828", "#6a1b9a", "#212121"]
 
@@ -122,25 +123,32 @@ def residual_heatmap(method: Methodology, *, marks: Mapping[str, tuple[str, str]
 
 
 def questionnaire_chart(method: Methodology, *, maturity_counts: Mapping[str, int],
-                        area_pct: Mapping[str, float], overall_pct: float, title: str) -> Figure:
+                        area_pct: Mapping[str, float], overall_pct: float, title: str,
+                        hide_values: bool = False) -> Figure:
     """Two panels: how many answers sit at each maturity level, and the score of each area
-    against the effectiveness bands."""
+    against the effectiveness bands. ``hide_values`` draws the axes and bands without any
+    bar, line or number, for a public version where the scores are confidential."""
     figure = Figure(figsize=(11, 3.6), layout="constrained")
     left, right = figure.subplots(1, 2, width_ratios=[1, 1.5])
     labels = [m.label for m in method.maturity]
-    counts = [maturity_counts.get(label, 0) for label in labels]
+    counts = [0 if hide_values else maturity_counts.get(label, 0) for label in labels]
     left.bar(labels, counts, color=sns.color_palette("Blues", len(labels)))
     left.set_title("Answers per maturity level", fontsize=10, loc="left")
     left.set_ylabel("answers")
     left.tick_params(axis="x", rotation=20)
     areas = list(area_pct)[::-1]
-    right.barh(areas, [area_pct[a] for a in areas], color="#5c6bc0")
+    right.barh(areas, [0 if hide_values else area_pct[a] for a in areas], color="#5c6bc0")
     for band in method.effectiveness.levels[1:]:
         right.axvline(band.min, color="grey", linestyle=":", linewidth=1)
         right.text(band.min, len(areas) - 0.4, f" {band.label}", fontsize=7, color="grey", va="bottom")
-    right.axvline(overall_pct, color="black", linewidth=1.5)
     right.set_xlim(0, 100)
     right.set_xlabel("score (%)")
-    right.set_title(f"Score by measure area (overall {overall_pct:.1f} %)", fontsize=10, loc="left", pad=14)
+    if hide_values:
+        for ax in (left, right):
+            ax.text(0.5, 0.5, REDACTED, transform=ax.transAxes, ha="center", va="center", fontsize=12, color="grey")
+        right.set_title("Score by measure area", fontsize=10, loc="left", pad=14)
+    else:
+        right.axvline(overall_pct, color="black", linewidth=1.5)
+        right.set_title(f"Score by measure area (overall {overall_pct:.1f} %)", fontsize=10, loc="left", pad=14)
     figure.suptitle(title, fontsize=11, x=0.01, ha="left")
     return figure

@@ -7,9 +7,12 @@ sanitiser would strip the table markup the report needs.
 from __future__ import annotations
 
 import html
+import io
+import re
 from collections.abc import Iterable, Sequence
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from .values import REDACTED, Value
 
@@ -23,8 +26,30 @@ class Html:
     def _repr_html_(self) -> str:
         return self.markup
 
+    def __repr__(self) -> str:
+        # the text/plain twin of the HTML: deterministic, unlike an object address
+        text = html.unescape(re.sub(r"<[^>]+>", " ", self.markup))
+        return re.sub(r"\s+", " ", text).strip()
+
     def __str__(self) -> str:
         return self.markup
+
+
+class Chart:
+    """A Figure with its alternative text, displayed as a PNG that carries the text along
+    (the report's template writes it into the image's ``alt``)."""
+
+    def __init__(self, figure: Figure, *, alt: str) -> None:
+        self.figure = figure
+        self.alt = alt
+
+    def __repr__(self) -> str:
+        return self.alt
+
+    def _repr_png_(self) -> tuple[bytes, dict[str, str]]:
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=80)
+        return buffer.getvalue(), {"alt": self.alt}
 
 
 def esc(text: object) -> str:

@@ -2,7 +2,7 @@
 
 A notebook cell is one call here: :func:`open_module` loads, validates and
 scores a module, and each method of :class:`ModuleBook` returns one displayable
-section (escaped HTML or a Figure). ``public=True`` redacts every confidential
+section (escaped HTML or a Chart). ``public=True`` redacts every confidential
 number and marks the output as the non-confidential version.
 """
 
@@ -13,13 +13,13 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from . import plots
 from .assess import ModuleAssessment, assess_module, assess_year
 from .inputs import ART34_1, ART35_1, load_year
 from .labels import canonical_label
-from .tables import Html, banner, bullet_list, esc, fmt, paragraph, render_parts, table
+from .tables import Chart, Html, banner, bullet_list, esc, fmt, paragraph, render_parts, table
+from .values import REDACTED, Value
 
 SHORT_NAMES = {
     "prohibited-controlled-products": "P&C",
@@ -29,6 +29,21 @@ SHORT_NAMES = {
     "consumer-protection": "CP",
 }
 ARROWS = {"up": "▲ higher", "down": "▼ lower", "same": "= unchanged", None: "–"}
+
+
+REDACTED_VALUE = Value(0.0, confidential=True)
+
+
+def _inherent_marks(assessments: dict[str, ModuleAssessment], public: bool) -> dict[str, tuple[str, str]]:
+    """Each module's inherent cell, except where its position would reveal a confidential label."""
+    return {SHORT_NAMES.get(m, m): (a.probability.level, a.severity.level) for m, a in assessments.items()
+            if not (a.hidden("probability", public=public) or a.hidden("severity", public=public))}
+
+
+def _residual_marks(assessments: dict[str, ModuleAssessment], public: bool) -> dict[str, tuple[str, str]]:
+    """Each module's residual cell, except where its row would reveal a confidential effectiveness."""
+    return {SHORT_NAMES.get(m, m): (a.effectiveness.level, a.inherent.level) for m, a in assessments.items()
+            if not a.hidden("effectiveness", public=public)}
 
 
 def version_label(public: bool) -> str:
@@ -80,62 +95,69 @@ class ModuleBook:
 
     def probability(self) -> Html:
         scale = self.method.probability_scale(self.a.module)
-        rate = fmt(self.a.rate, public=self.public, decimals=3, unit=scale.unit)
-        return paragraph(f"Basis rate {rate} gives probability level {self.a.probability.level} "
-                         f"(level {self.a.probability.score} of {len(scale.levels)}; proxy: {scale.proxy or 'rate'}).",
-                         heading="Probability.")
+        hidden = self.a.hidden("probability", public=self.public)
+        rate = fmt(REDACTED_VALUE if hidden else self.a.rate, public=self.public, decimals=3, unit=scale.unit)
+        position = "" if hidden else f"level {self.a.probability.score} of {len(scale.levels)}; "
+        return paragraph(f"Basis rate {rate} gives probability level {self.a.label('probability', public=self.public)} "
+                         f"({position}proxy: {scale.proxy or 'rate'}).", heading="Probability.")
 
     # -- 3. severity ---------------------------------------------------------------------
     def severity(self) -> Html:
         sev, result = self.item.severity, self.a.severity
-        hidden = self.public and sev.confidential
+        hidden = self.public and self.a.severity_confidential
         rows = [{"Characteristic": name.capitalize(),
                  "Score": "[Confidential]" if hidden else getattr(sev, name).score,
                  "Rationale": getattr(sev, name).rationale} for name in ("scope", "scale", "remediability")]
         working = ("" if hidden else
                    f" The {result.aggregate} of the three is {result.raw:g}, rounded half up to {result.computed_score}.")
-        text = f"Overall severity: {result.level}.{working}"
+        text = f"Overall severity: {self.a.label('severity', public=self.public)}.{working}"
         if result.overridden:
             text += f" Overridden by the analyst: {result.rationale}"
         return Html(table(pd.DataFrame(rows), caption="Severity (UN Guiding Principles)").markup
                     + paragraph(text).markup)
 
     # -- 4. inherent ---------------------------------------------------------------------
-    def inherent_heatmap(self) -> Figure:
-        return plots.inherent_heatmap(
-            self.method, marks={SHORT_NAMES[self.a.module]: (self.a.probability.level, self.a.severity.level)},
-            title=f"Inherent risk: {self.a.title} is {self.a.inherent.level}")
+    def inherent_heatmap(self) -> Chart:
+        title = f"Inherent risk: {self.a.title} is {self.a.inherent.level}"
+        figure = plots.inherent_heatmap(self.method, marks=_inherent_marks({self.a.module: self.a}, self.public),
+                                        title=title)
+        return Chart(figure, alt=f"{title}. Risk matrix of probability by severity.")
 
     # -- 5. questionnaire ----------------------------------------------------------------
     def questionnaire(self) -> Html:
         labels = [m.label for m in self.method.maturity]
+        hidden = self.a.hidden("effectiveness", public=self.public)
         rows = [{"Area": area, "Measure": m.id, "Question": m.question,
-                 "Maturity": canonical_label(m.maturity, labels), "Weight": f"{m.weight:g}",
+                 "Maturity": REDACTED if hidden else canonical_label(m.maturity, labels), "Weight": f"{m.weight:g}",
                  "Art. 35(1)": ", ".join(m.art35)} for area, m in self.item.measures]
         return table(pd.DataFrame(rows), caption="Mitigation questionnaire (DTSP maturity)")
 
-    def questionnaire_chart(self) -> Figure:
+    def questionnaire_chart(self) -> Chart:
         labels = [m.label for m in self.method.maturity]
         counts = Counter(canonical_label(m.maturity, labels) for _, m in self.item.measures)
-        return plots.questionnaire_chart(self.method, maturity_counts=counts, area_pct=self.a.by_area,
-                                         overall_pct=self.a.effectiveness.pct or 0.0,
-                                         title=f"Mitigation effectiveness: {self.a.effectiveness.level}")
+        title = f"Mitigation effectiveness: {self.a.label('effectiveness', public=self.public)}"
+        figure = plots.questionnaire_chart(self.method, maturity_counts=counts, area_pct=self.a.by_area,
+                                           overall_pct=self.a.effectiveness.pct or 0.0,
+                                           hide_values=self.a.hidden("effectiveness", public=self.public), title=title)
+        return Chart(figure, alt=f"{title}. Answers per maturity level and score by measure area.")
 
     def effectiveness(self) -> Html:
-        e = self.a.effectiveness
-        return paragraph(f"{e.answers} answers give {e.pct:.1f} %, rated {e.level}.",
-                         heading="Mitigation effectiveness.")
+        pct = fmt(self.a.effectiveness_pct, public=self.public, decimals=1, unit="%")
+        return paragraph(f"{self.a.effectiveness.answers} answers give {pct}, rated "
+                         f"{self.a.label('effectiveness', public=self.public)}.", heading="Mitigation effectiveness.")
 
     # -- 6. residual ---------------------------------------------------------------------
-    def residual_heatmap(self) -> Figure:
-        return plots.residual_heatmap(
-            self.method, marks={SHORT_NAMES[self.a.module]: (self.a.effectiveness.level, self.a.inherent.level)},
-            title=f"Residual risk: {self.a.title} is {self.a.residual.level}")
+    def residual_heatmap(self) -> Chart:
+        title = f"Residual risk: {self.a.title} is {self.a.residual.level}"
+        figure = plots.residual_heatmap(self.method, marks=_residual_marks({self.a.module: self.a}, self.public),
+                                        title=title)
+        return Chart(figure, alt=f"{title}. Risk matrix of mitigation effectiveness by inherent risk.")
 
     # -- 7. computed vs published --------------------------------------------------------
     def published_check(self) -> Html:
-        rows = [{"Rating": c.rating, "Computed": c.computed, "Published": c.published,
-                 "": "✔ matches" if c.matches else "✘ differs"} for c in self.a.comparisons]
+        rows = [{"Rating": c.rating,
+                 "Computed": REDACTED if self.a.hidden(c.rating.split()[0], public=self.public) else c.computed,
+                 "Published": c.published, "": "✔ matches" if c.matches else "✘ differs"} for c in self.a.comparisons]
         if not rows:
             return banner("The published report states no rating for this module and year.", kind="warn")
         if self.a.mismatches:
@@ -218,23 +240,30 @@ class SummaryBook:
         for a in self.assessments.values():
             rows.append({
                 "Module": a.title,
-                "Probability": a.probability.level,
-                "Severity": a.severity.level,
+                "Probability": a.label("probability", public=self.public),
+                "Severity": a.label("severity", public=self.public),
                 "Inherent": a.inherent.level,
-                "Effectiveness": f"{a.effectiveness.level}, {a.effectiveness.pct:.0f} %",
+                "Effectiveness": (f"{a.label('effectiveness', public=self.public)}, "
+                                  f"{fmt(a.effectiveness_pct, public=self.public, decimals=0, unit='%')}"),
                 "Residual": a.residual.level,
                 "Published": "✔ matches" if not a.mismatches else "✘ " + ", ".join(c.rating for c in a.mismatches),
                 "Findings": len(a.findings),
             })
         return table(pd.DataFrame(rows), caption=f"Systemic risk ratings {self.year}")
 
-    def inherent_heatmap(self) -> Figure:
-        marks = {SHORT_NAMES.get(m, m): (a.probability.level, a.severity.level) for m, a in self.assessments.items()}
-        return plots.inherent_heatmap(self.method, marks=marks, title=f"Inherent risk of every module, {self.year}")
+    def inherent_heatmap(self) -> Chart:
+        title = f"Inherent risk of every module, {self.year}"
+        marks = _inherent_marks(self.assessments, self.public)
+        return Chart(plots.inherent_heatmap(self.method, marks=marks, title=title),
+                     alt=f"{title}: " + "; ".join(f"{name} at {p} probability, {s} severity"
+                                                  for name, (p, s) in marks.items()))
 
-    def residual_heatmap(self) -> Figure:
-        marks = {SHORT_NAMES.get(m, m): (a.effectiveness.level, a.inherent.level) for m, a in self.assessments.items()}
-        return plots.residual_heatmap(self.method, marks=marks, title=f"Residual risk of every module, {self.year}")
+    def residual_heatmap(self) -> Chart:
+        title = f"Residual risk of every module, {self.year}"
+        marks = _residual_marks(self.assessments, self.public)
+        return Chart(plots.residual_heatmap(self.method, marks=marks, title=title),
+                     alt=f"{title}: " + "; ".join(f"{name} at {e} effectiveness, {i} inherent"
+                                                  for name, (e, i) in marks.items()))
 
     def legend(self) -> Html:
         return bullet_list([f"{SHORT_NAMES.get(m, m)}: {a.title}" for m, a in self.assessments.items()])
