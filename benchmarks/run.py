@@ -25,7 +25,7 @@ import nbformat
 from dsarisk.inputs import load_year
 from dsarisk.paths import NOTEBOOKS_DIR
 from dsarisk.engine import Job, execute_all
-from dsarisk.pipeline import SUMMARY_NOTEBOOK, notebook_for
+from dsarisk.pipeline import plan_jobs
 
 BIN = Path(sys.executable).parent
 FLOOR_SOURCE = "%matplotlib inline\nimport pandas, matplotlib, seaborn, pydantic, yaml\nimport dsarisk.workbook"
@@ -56,15 +56,13 @@ def _floor(notebooks: list[Path], jobs: int, scratch: Path) -> None:
     assert not any(o.error for o in outcomes.values()), outcomes
 
 
-def _naive(notebooks: list[Path], year: int, scratch: Path) -> None:
+def _naive(jobs: list[Job], scratch: Path) -> None:
     folder = scratch / "naive"
     folder.mkdir(exist_ok=True)
-    for path in notebooks:
-        executed = folder / path.name
-        parameters = ["-p", "year", str(year)]
-        if path.name != SUMMARY_NOTEBOOK:
-            parameters += ["-p", "output_dir", str(folder / "results")]
-        subprocess.run([str(BIN / "papermill"), str(path), str(executed), *parameters, "--no-progress-bar"],
+    for job in jobs:
+        executed = folder / job.source.name
+        parameters = [word for key, value in job.parameters.items() for word in ("-p", key, str(value))]
+        subprocess.run([str(BIN / "papermill"), str(job.source), str(executed), *parameters, "--no-progress-bar"],
                        check=True, capture_output=True)
         subprocess.run([str(BIN / "jupyter"), "nbconvert", "--to", "html", "--no-input", str(executed)],
                        check=True, capture_output=True)
@@ -78,14 +76,16 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.pop("MPLBACKEND", None)
     inputs = load_year(args.year)
-    notebooks = [NOTEBOOKS_DIR / SUMMARY_NOTEBOOK] + [notebook_for(m) for m in inputs.modules]
     times: dict[str, list[float]] = {"run": [], "floor": [], "naive": []}
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory() as scratch_dir:
             scratch = Path(scratch_dir)
+            jobs = plan_jobs(inputs, notebooks_dir=NOTEBOOKS_DIR, executed_dir=scratch / "naive",
+                             results_dir=scratch / "naive" / "results", public=False)
+            notebooks = [job.source for job in jobs]
             times["floor"].append(_timed(lambda: _floor(notebooks, args.jobs, scratch)))
             times["run"].append(_timed(lambda: _run_command(args.year, args.jobs, scratch)))
-            times["naive"].append(_timed(lambda: _naive(notebooks, args.year, scratch)))
+            times["naive"].append(_timed(lambda: _naive(jobs, scratch)))
     run, floor, naive = (statistics.median(times[k]) for k in ("run", "floor", "naive"))
     print(f"notebooks: {len(notebooks)}, jobs: {args.jobs}, cores: {os.cpu_count()}, rounds: {args.repeat}")
     print(f"run   {run:6.1f} s   (dsarisk run --year {args.year})")

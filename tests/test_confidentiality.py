@@ -209,6 +209,7 @@ def test_public_json_and_marks(builds):
     html = (folder / "report.html").read_text()
     assert html.count("Non-confidential version") >= 7 and "Confidential: internal version" not in html
     assert "[Confidential]" in html
+    assert "Exploration" not in html and not (folder / "notebooks" / "90_explore.ipynb").exists()
     internal = (builds["variant-internal"][0] / "report.html").read_text()
     assert internal.count("Confidential: internal version") >= 7 and "Non-confidential version" not in internal
 

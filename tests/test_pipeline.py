@@ -61,7 +61,8 @@ def test_2023_report_reproduces_year_one_residuals(reports):
 def test_every_notebook_executed_with_images_and_no_error(reports, year):
     folder = reports / str(year) / "notebooks"
     names = sorted(p.name for p in folder.glob("*.ipynb"))
-    assert names == sorted(["00_summary.ipynb"] + [p.name for p in NOTEBOOKS_DIR.glob("0[1-9]_*.ipynb")])
+    assert names == sorted(["00_summary.ipynb", "90_explore.ipynb"]
+                           + [p.name for p in NOTEBOOKS_DIR.glob("0[1-9]_*.ipynb")])
     for path in folder.glob("*.ipynb"):
         notebook = nbformat.read(path, as_version=4)
         outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
@@ -75,7 +76,7 @@ def test_report_html_is_self_contained_and_readable(reports):
     html = (reports / "2024" / "report.html").read_text()
     assert "<script src=" not in html and '<img src="http' not in html
     assert "cdn." not in html and "https://unpkg" not in html
-    for title in [*MODULES.values(), "Systemic risk assessment: summary"]:
+    for title in [*MODULES.values(), "Systemic risk assessment: summary", "Exploration: how firm is each rating?"]:
         assert title.replace("&", "&amp;") in html, title
     assert 'href="#section-summary"' in html and 'id="section-consumer-protection"' in html
     assert html.count("data:image/png;base64") >= 12
@@ -89,7 +90,7 @@ def test_manifest_lets_an_auditor_trace_the_run(reports):
     assert set(manifest["inputs"]) >= {"2024/assessment.yaml", "2024/data-protection.yaml",
                                        "methodology/year2.yaml", "2023/data-protection.yaml", "methodology/year1.yaml"}
     assert all(len(digest) == 64 for digest in manifest["inputs"].values())
-    assert set(manifest["notebooks"]) == {"summary", *MODULES}
+    assert set(manifest["notebooks"]) == {"summary", "explore", *MODULES}
     assert all(n["seconds"] > 0 for n in manifest["notebooks"].values())
     assert manifest["packages"]["papermill"] and manifest["started"] <= manifest["finished"]
     assert not any(p.name.startswith(".") for p in reports.iterdir()), "staging folders left behind"

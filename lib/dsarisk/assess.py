@@ -168,6 +168,11 @@ def assess_module(inputs: YearInputs, module_id: str, *, with_previous: bool = T
     item = inputs.module(module_id)
     basis = item.probability.basis_proxy
     rate = basis.rate_value()
+    scale = method.probability_scale(module_id)
+    if basis.unit != scale.unit:
+        raise InputError(f"the basis proxy is in '{basis.unit}' but the methodology's probability scale for this "
+                         f"module is in '{scale.unit}'", file=inputs.files[module_id], module=module_id,
+                         field=f"probability.proxies.{basis.id}.unit")
     try:
         probability = scoring.probability(method, rate=rate.value, module=module_id)
         sev = item.severity

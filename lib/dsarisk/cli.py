@@ -134,6 +134,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Compare two years per module, the change split into method and inputs."""
+    from .explore import compare_years
+
+    first, second = args.years
+    changes = compare_years(first, second, data_dir=args.data_dir,
+                            methodology_a=args.methodology_a, methodology_b=args.methodology_b)
+    if args.json:
+        print(json.dumps({"years": [first, second], "changes": [vars(change) for change in changes]}, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{first} -> {second}: rating changes in bands (method part + inputs part)")
+    for column in ("module", "rating", str(first), str(second), "total", "method", "inputs"):
+        table.add_column(column)
+    for change in changes:
+        table.add_row(change.title, change.rating, change.before, change.after,
+                      *("n/a" if step is None else f"{step:+d}" for step in
+                        (change.total, change.method_part, change.inputs_part)))
+    Console(width=max(120, Console().width)).print(table)
+    return 0
+
+
 def _default_year() -> int | None:
     years = available_years()
     return years[-1] if years else None
@@ -163,6 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--public", action="store_true", help="build the non-confidential version")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="print no progress")
     run.set_defaults(handler=cmd_run)
+
+    compare = commands.add_parser("compare", help="compare two years, the change split into method and inputs")
+    compare.add_argument("--years", type=int, nargs=2, required=True, metavar=("A", "B"))
+    compare.add_argument("--data-dir", help="folder holding the years (default: the project's data/)")
+    compare.add_argument("--methodology-a", help="score year A under this methodology instead of its own")
+    compare.add_argument("--methodology-b", help="score year B under this methodology instead of its own")
+    compare.add_argument("--json", action="store_true", help="print JSON for machines")
+    compare.set_defaults(handler=cmd_compare)
     return parser
 
 

@@ -32,6 +32,7 @@ from .inputs import YearInputs, available_years, load_year
 from .paths import NOTEBOOKS_DIR, REPORTS_DIR
 
 SUMMARY_NOTEBOOK = "00_summary.ipynb"
+EXPLORE_NOTEBOOK = "90_explore.ipynb"
 PACKAGES = ("dsarisk", "pandas", "matplotlib", "seaborn", "papermill", "nbconvert", "nbformat", "nbclient",
             "ipykernel", "pydantic", "PyYAML", "jupytext")
 
@@ -51,6 +52,23 @@ def notebook_for(module_id: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> Path:
     if not matches:
         raise PipelineError(f"no notebook for module '{module_id}' in {notebooks_dir}", module=module_id)
     return matches[0]
+
+
+def plan_jobs(inputs: YearInputs, *, notebooks_dir: Path, executed_dir: Path, results_dir: Path,
+              public: bool) -> list[Job]:
+    """The notebooks a year's report executes, in report order: the summary, each module,
+    and (internal report only: it shows confidential distances) the exploration notebook."""
+    data_root = str(inputs.data_dir.resolve())
+    common = {"year": inputs.year, "data_dir": data_root, "public": public}
+    jobs = [Job("summary", "Summary", notebooks_dir / SUMMARY_NOTEBOOK, executed_dir / SUMMARY_NOTEBOOK, common)]
+    for module_id, item in inputs.modules.items():
+        source = notebook_for(module_id, notebooks_dir)
+        jobs.append(Job(module_id, item.title, source, executed_dir / source.name,
+                        {**common, "module": module_id, "output_dir": str(results_dir)}))
+    if not public:
+        jobs.append(Job("explore", "Exploration", notebooks_dir / EXPLORE_NOTEBOOK, executed_dir / EXPLORE_NOTEBOOK,
+                        {"year": inputs.year, "data_dir": data_root}))
+    return jobs
 
 
 def _sha256(path: Path) -> str:
@@ -197,7 +215,6 @@ def run_year(
     """
     started_at, clock = dt.datetime.now(dt.UTC), time.perf_counter()
     inputs = load_year(year, data_dir=data_dir)
-    data_root = inputs.data_dir.resolve()
     out_root = Path(out_dir) if out_dir is not None else REPORTS_DIR
     out_root.mkdir(parents=True, exist_ok=True)
     name = f"{year}-public" if public else str(year)
@@ -208,12 +225,8 @@ def run_year(
         results = staging / "results"
         notebooks = staging / "notebooks"
         notebooks.mkdir()
-        common = {"year": year, "data_dir": str(data_root), "public": public}
-        job_list = [Job("summary", "Summary", notebooks_dir / SUMMARY_NOTEBOOK, notebooks / SUMMARY_NOTEBOOK, common)]
-        for module_id, item in inputs.modules.items():
-            source = notebook_for(module_id, notebooks_dir)
-            job_list.append(Job(module_id, item.title, source, notebooks / source.name,
-                                {**common, "module": module_id, "output_dir": str(results)}))
+        job_list = plan_jobs(inputs, notebooks_dir=notebooks_dir, executed_dir=notebooks, results_dir=results,
+                             public=public)
         done: list[str] = []
 
         def report_progress(outcome: JobOutcome) -> None:

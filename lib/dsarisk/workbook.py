@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import plots
+from . import explore, plots
 from .assess import ModuleAssessment, assess_module, assess_year
-from .inputs import ART34_1, ART35_1, load_year
+from .inputs import ART34_1, ART35_1, YearInputs, available_years, load_year
 from .labels import canonical_label
 from .tables import Chart, Html, banner, bullet_list, esc, fmt, paragraph, render_parts, table
 from .values import REDACTED, Value
@@ -313,4 +313,71 @@ def open_module(*, year: int, module: str, data_dir: str | None = None, methodol
     return ModuleBook(assess_module(inputs, module), public=public)
 
 
-__all__ = ["ModuleBook", "SummaryBook", "open_module", "open_summary", "version_banner"]
+
+
+class ExploreBook:
+    """The sections of the exploration notebook: band distances, sensitivity, and what
+    changed between years by the method and by the inputs."""
+
+    def __init__(self, inputs: YearInputs, *, module: str) -> None:
+        self.inputs = inputs
+        self.assessments = assess_year(inputs)
+        self.module = module if module in self.assessments else next(iter(self.assessments))
+
+    @property
+    def focus(self) -> ModuleAssessment:
+        return self.assessments[self.module]
+
+    def distances(self) -> Html:
+        return table(explore.band_distance_table(self.assessments),
+                     caption="Where each rating moves a band (the other inputs held)")
+
+    def distance_chart(self) -> Chart:
+        return Chart(explore.band_distance_chart(self.assessments),
+                     alt="Relative change of rate, severity and effectiveness that moves each module's residual a band.")
+
+    def sensitivity(self) -> Html:
+        return table(explore.sensitivity_table(self.focus), caption=f"Sensitivity: {self.focus.title}")
+
+    def tornado(self) -> Chart:
+        return Chart(explore.tornado_chart(self.focus), alt=f"Inputs that flip the residual rating of {self.focus.title}.")
+
+    def _previous_year(self) -> int | None:
+        previous = self.inputs.assessment.previous_year
+        return previous if previous in available_years(self.inputs.data_dir) else None
+
+    def methodology_comparison(self) -> Html:
+        previous = self._previous_year()
+        if previous is None:
+            return paragraph("No previous year, so no previous methodology to compare with.")
+        other = load_year(previous, data_dir=self.inputs.data_dir, modules=[]).methodology_path
+        frame = explore.compare_methods(self.inputs.year, self.inputs.methodology_path, other,
+                                        data_dir=self.inputs.data_dir)
+        return table(frame[frame["changed by the method"]] if frame["changed by the method"].any() else frame,
+                     caption=f"{self.inputs.year} inputs under both methodologies (rows the method alone changes)")
+
+    def year_comparison(self) -> Html:
+        previous = self._previous_year()
+        if previous is None:
+            return paragraph("No previous year to compare with.")
+        changes = explore.compare_years(previous, self.inputs.year, data_dir=self.inputs.data_dir)
+        return table(explore.year_change_table(changes),
+                     caption=f"{previous} to {self.inputs.year}: total change split into method and inputs (bands)")
+
+    def measure_changes(self) -> Html:
+        previous = self._previous_year()
+        if previous is None:
+            return paragraph("No previous year to compare with.")
+        earlier = load_year(previous, data_dir=self.inputs.data_dir)
+        return table(explore.measure_changes(earlier, self.inputs), caption="Maturity moves per measure area")
+
+    def whatif(self) -> object:
+        return explore.whatif_widget(self.focus)
+
+
+def open_explore(*, year: int, module: str, data_dir: str | None = None, methodology: str | None = None) -> ExploreBook:
+    """Load and score every module of ``year`` for exploration, focused on ``module``."""
+    return ExploreBook(load_year(int(year), data_dir=data_dir, methodology=methodology), module=module)
+
+
+__all__ = ["ExploreBook", "ModuleBook", "SummaryBook", "open_explore", "open_module", "open_summary", "version_banner"]
