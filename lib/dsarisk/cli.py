@@ -158,6 +158,46 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sor_synth(args: argparse.Namespace) -> int:
+    """Write a deterministic synthetic statement-of-reasons dump."""
+    from .sources.sor_synth import synthesize
+
+    import datetime as dt
+
+    try:
+        start = dt.date.fromisoformat(args.start)
+    except ValueError:
+        raise InputError(f"'{args.start}' is not a date (YYYY-MM-DD)", field="--start") from None
+    files = synthesize(args.out, rows=args.rows, days=args.days, seed=args.seed, light=args.light,
+                       part_rows=args.part_rows, start=start)
+    print(f"wrote {len(files)} daily dump(s), {args.rows:,} statements, to {args.out}")
+    return 0
+
+
+def cmd_sor_aggregate(args: argparse.Namespace) -> int:
+    """Aggregate statements of reasons per platform, module and month."""
+    import datetime as dt
+
+    from .sources.sor import Filters, aggregate
+
+    def day(text: str | None) -> dt.date | None:
+        try:
+            return dt.date.fromisoformat(text) if text else None
+        except ValueError:
+            raise InputError(f"'{text}' is not a date (YYYY-MM-DD)", field="--start/--end") from None
+
+    filters = Filters(platforms=tuple(args.platform) if args.platform else None, start=day(args.start),
+                      end=day(args.end), eu_only=not args.any_territory)
+    result = aggregate(args.path, filters, engine=args.engine)
+    if args.out:
+        result.table.to_csv(args.out, index=False)
+    else:
+        print(result.table.to_csv(index=False), end="")
+    print(json.dumps({k: v for k, v in result.provenance.items() if k != "files"} | {
+        "files": len(result.provenance["files"])}, indent=2), file=sys.stderr)
+    return 0
+
+
 def _default_year() -> int | None:
     years = available_years()
     return years[-1] if years else None
@@ -195,6 +235,27 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--methodology-b", help="score year B under this methodology instead of its own")
     compare.add_argument("--json", action="store_true", help="print JSON for machines")
     compare.set_defaults(handler=cmd_compare)
+
+    sor = commands.add_parser("sor", help="statements of reasons from the DSA Transparency Database")
+    sor_commands = sor.add_subparsers(dest="sor_command", required=True, metavar="SUBCOMMAND")
+    synth = sor_commands.add_parser("synth", help="write a deterministic synthetic dump (nested daily zips)")
+    synth.add_argument("--rows", type=int, required=True)
+    synth.add_argument("--days", type=int, default=1)
+    synth.add_argument("--out", required=True)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--light", action="store_true", help="write light dumps (no free-text columns)")
+    synth.add_argument("--part-rows", type=int, default=100_000, help="rows per CSV part")
+    synth.add_argument("--start", default="2025-06-29", help="first day (the default spans the switch to schema v2)")
+    synth.set_defaults(handler=cmd_sor_synth)
+    agg = sor_commands.add_parser("aggregate", help="aggregate a dump per platform, module and month")
+    agg.add_argument("path", help="a dump file or a folder of them")
+    agg.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
+    agg.add_argument("--platform", action="append", help="keep this platform (repeatable)")
+    agg.add_argument("--start", help="first application date, YYYY-MM-DD")
+    agg.add_argument("--end", help="last application date, YYYY-MM-DD")
+    agg.add_argument("--any-territory", action="store_true", help="do not require an EU/EEA territorial scope")
+    agg.add_argument("--out", help="write the table to this CSV instead of standard output")
+    agg.set_defaults(handler=cmd_sor_aggregate)
     return parser
 
 

@@ -105,11 +105,23 @@ class Subcategory(_Strict):
     art34: list[Art34Letter] = Field(min_length=1)
 
 
+class SorReference(_Strict):
+    """Incidents counted from DSA Transparency Database statements (dsarisk.sources.sor)."""
+
+    path: str
+    platform: str
+    module: str | None = None
+    start: dt.date | None = None
+    end: dt.date | None = None
+    engine: Literal["duckdb", "spark"] = "duckdb"
+
+
 class Proxy(_Strict):
     """A probability proxy: incidents among volume checked, or a share given directly."""
 
     id: str
     label: str
+    sor: SorReference | None = None
     incidents: Number | None = None
     volume: Number | None = None
     rate: Number | None = None
@@ -120,14 +132,14 @@ class Proxy(_Strict):
 
     @model_validator(mode="after")
     def _counts_or_rate(self) -> Proxy:
-        has_counts = self.incidents is not None and self.volume is not None
-        if self.rate is None and not has_counts:
-            raise ValueError("give incidents and volume, or a rate")
+        counted = self.incidents is not None or self.sor is not None
+        if self.rate is None and not (counted and self.volume is not None):
+            raise ValueError("give incidents (or a sor reference) and volume, or a rate")
         if self.volume is not None and self.volume.value == 0:
             raise ValueError("volume is 0: no rate can be computed")
-        if has_counts and self.incidents.value > self.volume.value:  # type: ignore[union-attr]
+        if self.incidents is not None and self.volume is not None and self.incidents.value > self.volume.value:
             raise ValueError(
-                f"incidents ({self.incidents.value:,.0f}) exceed volume ({self.volume.value:,.0f})"  # type: ignore[union-attr]
+                f"incidents ({self.incidents.value:,.0f}) exceed volume ({self.volume.value:,.0f})"
             )
         return self
 
@@ -295,12 +307,53 @@ def _field_of(error: ValidationError) -> tuple[str, str]:
     return ".".join(loc) or "(top level)", message
 
 
-def _validated(model: type[BaseModel], path: Path, module: str | None) -> Any:
-    data = read_yaml(path, InputError, module=module) if module else read_yaml(path, InputError)
+def _validated(model: type[BaseModel], path: Path, module: str | None, *, data: Any = None) -> Any:
+    if data is None:
+        data = read_yaml(path, InputError, module=module) if module else read_yaml(path, InputError)
     if not isinstance(data, dict):
         raise InputError("the file must be a YAML mapping", file=path, module=module)
     try:
         return model.model_validate(data)
+    except ValidationError as exc:
+        field, message = _field_of(exc)
+        raise InputError(message, file=path, module=module, field=field) from None
+
+
+def _validated_raw(path: Path, module: str) -> dict[str, Any]:
+    data = read_yaml(path, InputError, module=module)
+    if not isinstance(data, dict):
+        raise InputError("the file must be a YAML mapping", file=path, module=module)
+    return data
+
+
+def _resolve_sor(data: dict[str, Any], year_dir: Path, path: Path, module: str) -> ModuleInput:
+    """Validate a module file, counting the incidents of proxies that cite the Transparency
+    Database (their source text then says which files and filters gave the count)."""
+    item: ModuleInput = _validated(ModuleInput, path, module, data=data)
+    if not any(proxy.sor for proxy in item.probability.proxies):
+        return item
+    from .sources.sor import Filters, aggregate
+
+    proxies = []
+    for index, proxy in enumerate(item.probability.proxies):
+        if proxy.sor is None:
+            proxies.append(proxy)
+            continue
+        if proxy.incidents is not None:
+            raise InputError("give incidents or a sor reference that counts them, not both",
+                             file=path, module=module, field=f"probability.proxies.{index}")
+        ref = proxy.sor
+        counted = aggregate(year_dir / ref.path, Filters(platforms=(ref.platform,), start=ref.start, end=ref.end),
+                            engine=ref.engine)
+        incidents = counted.proxy(platform=ref.platform, module=ref.module or module)
+        files = ", ".join(f"{f['name']} (sha256 {f['sha256'][:12]})" for f in counted.provenance["files"])
+        source = (f"{proxy.source}: {incidents:,} statements of {ref.platform} mapped to {ref.module or module}, "
+                  f"{counted.provenance['rows_read']:,} rows read, {counted.provenance['rows_rejected']:,} rejected; "
+                  f"files {files}")
+        proxies.append(proxy.model_copy(update={"incidents": Value(float(incidents)), "source": source}))
+    try:
+        return ModuleInput.model_validate({**item.model_dump(), "probability": {
+            "basis": item.probability.basis, "proxies": [p.model_dump() for p in proxies]}})
     except ValidationError as exc:
         field, message = _field_of(exc)
         raise InputError(message, file=path, module=module, field=field) from None
@@ -401,7 +454,7 @@ def load_year(
         path = year_dir / f"{module_id}.yaml"
         if not path.is_file():
             raise InputError("module file is missing", file=path, module=module_id)
-        item: ModuleInput = _validated(ModuleInput, path, module_id)
+        item: ModuleInput = _resolve_sor(_validated_raw(path, module_id), root / str(year), path, module_id)
         if item.module != module_id:
             raise InputError(f"file declares module '{item.module}'", file=path, module=module_id, field="module")
         _check_against_methodology(item, method, path)

@@ -1,0 +1,1 @@
+"""External data sources that feed probability proxies (see :mod:`dsarisk.sources.sor`)."""

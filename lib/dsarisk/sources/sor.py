@@ -1,0 +1,454 @@
+"""Statements of reasons from the DSA Transparency Database, aggregated per module and month.
+
+Reads exports as published: CSV, zipped CSV, the nested daily zips (an outer zip of inner
+``.csv.zip`` parts) and Parquet, full or light, schema version 1 or 2. Categories of both
+versions map to risk modules through ``data/sor/categories.yaml``; allowed values come from
+``data/sor/schema.yaml``.
+
+The aggregation is one SQL text (:func:`aggregate_sql`) run unchanged by two engines:
+DuckDB, embedded, the default, streaming one CSV part at a time so that memory stays bounded
+whatever the size of the dump; and Apache Spark, for data beyond one machine. One SQL text
+rather than a dataframe library keeps the aggregation reviewable as it is executed and adds
+no dependency; it uses only what both dialects share (CASE, LIKE, substr, length,
+regexp_extract with classes that need no escaping).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import shutil
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from ..exceptions import InputError
+from ..paths import DATA_DIR
+
+SOR_DIR = DATA_DIR / "sor"
+NOT_MAPPED = "(no module)"
+MAX_EXAMPLES = 3
+
+
+class SorError(InputError):
+    """A statement-of-reasons file that cannot be read at all."""
+
+
+@cache
+def schema() -> dict[str, Any]:
+    return yaml.safe_load((SOR_DIR / "schema.yaml").read_text(encoding="utf-8"))
+
+
+@cache
+def categories() -> dict[str, dict[str, str | None]]:
+    return yaml.safe_load((SOR_DIR / "categories.yaml").read_text(encoding="utf-8"))
+
+
+def category_modules() -> dict[str, str | None]:
+    """Every known category of either version and its module."""
+    return {**categories()["version_1"], **categories()["version_2"]}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which statements count: platforms (all when None), an application-date period, and
+    whether the territorial scope must include an EU/EEA country."""
+
+    platforms: tuple[str, ...] | None = None
+    start: dt.date | None = None
+    end: dt.date | None = None
+    eu_only: bool = True
+
+    def describe(self) -> dict[str, Any]:
+        return {"platforms": list(self.platforms) if self.platforms else "all",
+                "application_date": [str(self.start) if self.start else None, str(self.end) if self.end else None],
+                "territorial_scope": "EU/EEA" if self.eu_only else "any"}
+
+
+# -- the SQL, one text for both engines ------------------------------------------------------
+def _quoted(values: Sequence[str]) -> str:
+    return ", ".join("'" + value.replace("'", "''") + "'" for value in values)
+
+
+def _valid_array(column: str, item: str) -> str:
+    """SQL: the column is a JSON array of quoted items, like ["A","B"] (or empty)."""
+    inner = f"substr(coalesce({column}, '[]'), 2, length(coalesce({column}, '[]')) - 2)"
+    pattern = f'^( *"{item}" *,?)*$'
+    return (f"(substr(coalesce({column}, '[]'), 1, 1) = '[' AND "
+            f"substr(coalesce({column}, '[]'), length(coalesce({column}, '[]')), 1) = ']' AND "
+            f"length(regexp_extract({inner}, '{pattern}', 0)) = length({inner}))")
+
+
+def reject_expression(has_territorial_scope: bool) -> str:
+    """SQL CASE giving each row's reason for rejection, or NULL for a valid row."""
+    values = schema()["values"]
+    checks = [
+        ("malformed application_date", "length(regexp_extract(coalesce(application_date, ''), "
+         "'^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$', 0)) <> 10"),
+        ("unknown category", f"coalesce(category, '') NOT IN ({_quoted(list(category_modules()))})"),
+        ("unknown decision_ground", f"coalesce(decision_ground, '') NOT IN ({_quoted(values['decision_ground'])})"),
+        ("unknown source_type", f"coalesce(source_type, '') NOT IN ({_quoted(values['source_type'])})"),
+        ("unknown automated_detection",
+         f"coalesce(automated_detection, '') NOT IN ({_quoted(values['automated_detection'])})"),
+        ("unknown automated_decision",
+         f"coalesce(automated_decision, '') NOT IN ({_quoted(values['automated_decision'])})"),
+        ("malformed content_type array", f"NOT {_valid_array('content_type', '[A-Z_]+')}"),
+        ("malformed decision_visibility array", f"NOT {_valid_array('decision_visibility', '[A-Z_]+')}"),
+    ]
+    if has_territorial_scope:
+        checks.append(("malformed territorial_scope array", f"NOT {_valid_array('territorial_scope', '[A-Z]{2}')}"))
+    whens = "\n    ".join(f"WHEN {condition} THEN '{reason}'" for reason, condition in checks)
+    return f"CASE\n    {whens}\n    ELSE NULL END"
+
+
+def _filter_expression(filters: Filters, has_territorial_scope: bool) -> str:
+    conditions = ["1 = 1"]
+    if filters.platforms:
+        conditions.append(f"platform_name IN ({_quoted(filters.platforms)})")
+    if filters.start:
+        conditions.append(f"application_date >= '{filters.start.isoformat()}'")
+    if filters.end:
+        conditions.append(f"application_date <= '{filters.end.isoformat()}'")
+    if filters.eu_only and has_territorial_scope:
+        codes = "|".join(schema()["values"]["territorial_scope"])
+        conditions.append(f"regexp_extract(coalesce(territorial_scope, ''), '\"({codes})\"', 0) <> ''")
+    return " AND ".join(conditions)
+
+
+def _module_expression() -> str:
+    whens = " ".join(f"WHEN '{category}' THEN '{module or NOT_MAPPED}'"
+                     for category, module in category_modules().items())
+    return f"CASE category {whens} END"
+
+
+MEASURES = {  # column -> SQL condition, summed per group
+    "illegal": "decision_ground = 'DECISION_GROUND_ILLEGAL_CONTENT'",
+    "incompatible": "decision_ground = 'DECISION_GROUND_INCOMPATIBLE_CONTENT'",
+    "own_initiative": "source_type = 'SOURCE_VOLUNTARY'",
+    "notices": "source_type = 'SOURCE_ARTICLE_16'",
+    "trusted_flaggers": "source_type = 'SOURCE_TRUSTED_FLAGGER'",
+    "other_notifications": "source_type = 'SOURCE_TYPE_OTHER_NOTIFICATION'",
+    "automated_detection": "automated_detection = 'Yes'",
+    "automated_decision_full": "automated_decision = 'AUTOMATED_DECISION_FULLY'",
+    "automated_decision_partial": "automated_decision = 'AUTOMATED_DECISION_PARTIALLY'",
+    "visibility": "coalesce(decision_visibility, '[]') <> '[]'",
+    "account": "coalesce(decision_account, '') <> ''",
+    "provision": "coalesce(decision_provision, '') <> ''",
+    "monetary": "coalesce(decision_monetary, '') <> ''",
+}
+
+
+def _content_measures() -> dict[str, str]:
+    return {f"content_{value.removeprefix('CONTENT_TYPE_').lower()}": f"content_type LIKE '%\"{value}\"%'"
+            for value in schema()["values"]["content_type"]}
+
+
+def measure_columns() -> list[str]:
+    return ["statements", *MEASURES, *_content_measures()]
+
+
+def aggregate_sql(filters: Filters, *, has_territorial_scope: bool, table: str = "sor_rows") -> str:
+    """The aggregation: valid, filtered statements per platform, module and month."""
+    sums = ",\n  ".join(f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END) AS {name}"
+                        for name, condition in {**MEASURES, **_content_measures()}.items())
+    return f"""
+SELECT platform_name AS platform, {_module_expression()} AS module, substr(application_date, 1, 7) AS month,
+  COUNT(*) AS statements,
+  {sums}
+FROM {table}
+WHERE ({reject_expression(has_territorial_scope)}) IS NULL
+  AND {_filter_expression(filters, has_territorial_scope)}
+GROUP BY platform_name, {_module_expression()}, substr(application_date, 1, 7)"""
+
+
+def rejects_sql(*, has_territorial_scope: bool, table: str = "sor_rows") -> str:
+    """Rows rejected, by reason, with a few example uuids."""
+    return f"""
+SELECT reason, COUNT(*) AS rows, MIN(uuid) AS example_first, MAX(uuid) AS example_last
+FROM (SELECT uuid, {reject_expression(has_territorial_scope)} AS reason FROM {table}) checked
+WHERE reason IS NOT NULL
+GROUP BY reason"""
+
+
+def counts_sql(filters: Filters, *, has_territorial_scope: bool, table: str = "sor_rows") -> str:
+    """Rows read, and valid rows the filters leave out."""
+    return f"""
+SELECT COUNT(*) AS rows_read,
+  SUM(CASE WHEN ({reject_expression(has_territorial_scope)}) IS NULL
+           AND NOT ({_filter_expression(filters, has_territorial_scope)}) THEN 1 ELSE 0 END) AS filtered_out
+FROM {table}"""
+
+
+def view_sql(source: str, columns: Sequence[str]) -> str:
+    """Every column as text, whatever the source's types (Parquet carries dates and arrays)."""
+    return "SELECT " + ", ".join(f"CAST({c} AS STRING) AS {c}" for c in columns) + f" FROM {source}"
+
+
+# -- reading the dumps -----------------------------------------------------------------------
+@dataclass
+class Part:
+    """A CSV or Parquet part as the engines read it, and where it came from."""
+
+    origin: str
+    path: Path
+    columns: list[str]
+    kind: str = "csv"
+
+
+@dataclass
+class FileRecord:
+    name: str
+    sha256: str
+    layout: str
+    parts: int = 0
+    schema_version: str = ""
+    dump: str = ""
+
+
+def discover(path: str | Path) -> list[Path]:
+    """The dump files under ``path`` (or the file itself), in name order."""
+    root = Path(path)
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise SorError("no such file or folder", file=root)
+    found = sorted(p for p in root.rglob("*") if p.is_file() and p.name.endswith((".csv", ".zip", ".parquet")))
+    if not found:
+        raise SorError("no .csv, .zip or .parquet file in this folder", file=root)
+    return found
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_header(columns: list[str], origin: str) -> tuple[str, str]:
+    """Validate a part's header; return (schema version, full or light)."""
+    spec = schema()["columns"]
+    known = set(spec["v1"]) | set(spec["v2_added"])
+    missing = [c for c in spec["required"] if c not in columns]
+    if missing:
+        raise SorError(f"missing column(s) {', '.join(missing)}", file=origin)
+    unknown = [c for c in columns if c not in known]
+    if unknown:
+        raise SorError(f"unknown column(s) {', '.join(unknown)} (not in data/sor/schema.yaml)", file=origin)
+    version = "v2" if set(spec["v2_added"]) <= set(columns) else "v1"
+    dump = "light" if not set(spec["light_dropped"]) & set(columns) else "full"
+    return version, dump
+
+
+def _extract(stream: io.BufferedIOBase | Any, target: Path, origin: str) -> list[str]:
+    try:
+        with target.open("wb") as out:
+            shutil.copyfileobj(stream, out, 1 << 20)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        raise SorError(f"truncated or corrupt archive ({exc})", file=origin) from None
+    with target.open(newline="", encoding="utf-8", errors="replace") as handle:
+        header = next(csv.reader(handle), [])
+    return header
+
+
+def _zip_parts(archive: zipfile.ZipFile, origin: str, workdir: Path, record: FileRecord) -> Iterator[Part]:
+    for member in archive.namelist():
+        name = f"{origin}!{member}"
+        if member.endswith(".csv.zip"):
+            try:
+                with archive.open(member) as inner_stream, zipfile.ZipFile(inner_stream) as inner:
+                    yield from _zip_parts(inner, name, workdir, record)
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                raise SorError(f"truncated or corrupt archive ({exc})", file=name) from None
+        elif member.endswith(".csv"):
+            target = workdir / f"part-{record.parts:06d}.csv"
+            try:
+                with archive.open(member) as stream:
+                    columns = _extract(stream, target, name)
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                raise SorError(f"truncated or corrupt archive ({exc})", file=name) from None
+            record.parts += 1
+            yield Part(name, target, columns)
+            target.unlink(missing_ok=True)
+
+
+def iter_parts(files: Sequence[Path], workdir: Path, records: list[FileRecord]) -> Iterator[Part]:
+    """Each CSV or Parquet part of ``files``, one at a time (zipped parts extracted to
+    ``workdir`` and removed once read); one FileRecord per file is appended to ``records``."""
+    for path in files:
+        record = FileRecord(path.name, _sha256(path), layout="")
+        records.append(record)
+        if path.name.endswith(".parquet"):
+            import pyarrow.parquet as pq
+
+            try:
+                columns = pq.read_schema(path).names
+            except Exception as exc:  # pyarrow raises several types for a damaged file
+                raise SorError(f"unreadable Parquet file ({exc})", file=path) from None
+            record.layout, record.parts = "parquet", 1
+            yield Part(path.name, path, columns, kind="parquet")
+        elif path.name.endswith(".zip"):
+            try:
+                archive = zipfile.ZipFile(path)
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise SorError(f"truncated or corrupt archive ({exc})", file=path) from None
+            with archive:
+                record.layout = ("nested zip" if any(m.endswith(".csv.zip") for m in archive.namelist())
+                                 else "zipped csv")
+                yield from _zip_parts(archive, path.name, workdir, record)
+            if record.parts == 0:
+                raise SorError("the archive holds no CSV part", file=path)
+        else:
+            with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+                columns = next(csv.reader(handle), [])
+            record.layout, record.parts = "csv", 1
+            yield Part(path.name, path, columns)
+
+
+# -- engines -------------------------------------------------------------------------------
+@dataclass
+class SorAggregate:
+    """The tidy per-platform, per-module, per-month table and where it came from."""
+
+    table: pd.DataFrame
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def proxy(self, *, platform: str, module: str, start: dt.date | None = None,
+              end: dt.date | None = None) -> int:
+        """Statements of one platform and module over months within [start, end]."""
+        rows = self.table[(self.table["platform"] == platform) & (self.table["module"] == module)]
+        if start:
+            rows = rows[rows["month"] >= start.strftime("%Y-%m")]
+        if end:
+            rows = rows[rows["month"] <= end.strftime("%Y-%m")]
+        return int(rows["statements"].sum())
+
+
+GROUP_KEYS = ["platform", "module", "month"]
+
+
+def _finish(partials: list[pd.DataFrame], rejects: list[pd.DataFrame], counts: dict[str, int],
+            records: list[FileRecord], filters: Filters, engine: str) -> SorAggregate:
+    columns = GROUP_KEYS + measure_columns()
+    frame = pd.concat(partials, ignore_index=True) if partials else pd.DataFrame(columns=columns)
+    table = (frame.groupby(GROUP_KEYS, as_index=False)[measure_columns()].sum()
+             .sort_values(GROUP_KEYS, ignore_index=True)) if not frame.empty else frame
+    for column in measure_columns():
+        table[column] = table[column].astype("int64")
+    reject_rows: dict[str, dict[str, Any]] = {}
+    for part in rejects:
+        for row in part.to_dict("records"):
+            entry = reject_rows.setdefault(row["reason"], {"rows": 0, "examples": []})
+            entry["rows"] += int(row["rows"])
+            for key in ("example_first", "example_last"):
+                example = f"{row['origin']}: uuid {row[key]}"
+                if len(entry["examples"]) < MAX_EXAMPLES and example not in entry["examples"]:
+                    entry["examples"].append(example)
+    rejected = sum(entry["rows"] for entry in reject_rows.values())
+    aggregated = int(table["statements"].sum()) if not table.empty else 0
+    if aggregated + rejected + counts["filtered_out"] != counts["rows_read"]:
+        raise SorError(f"{counts['rows_read']} rows read but {aggregated} aggregated, {rejected} rejected and "
+                       f"{counts['filtered_out']} filtered out: rows would be lost", file=records[-1].name)
+    provenance = {
+        "engine": engine,
+        "files": [vars(record) for record in records],
+        "filters": filters.describe(),
+        "mapping_sha256": _sha256(SOR_DIR / "categories.yaml"),
+        "rows_read": counts["rows_read"],
+        "rows_rejected": rejected,
+        "rejected_by_reason": reject_rows,
+        "rows_filtered_out": counts["filtered_out"],
+        "rows_aggregated": aggregated,
+    }
+    return SorAggregate(table, provenance)
+
+
+def aggregate_duckdb(path: str | Path, filters: Filters = Filters(), *, memory_limit: str = "512MB",
+                     threads: int | None = None) -> SorAggregate:
+    """Aggregate with DuckDB, one part at a time: memory is bounded by a part, not the dump."""
+    import duckdb
+
+    connection = duckdb.connect()
+    connection.execute(f"SET memory_limit = '{memory_limit}'")
+    connection.execute("SET preserve_insertion_order = false")
+    if threads:
+        connection.execute(f"SET threads = {int(threads)}")
+    partials, rejects, records = [], [], []
+    counts = {"rows_read": 0, "filtered_out": 0}
+    with tempfile.TemporaryDirectory(prefix="dsarisk-sor-") as workdir:
+        for part in iter_parts(discover(path), Path(workdir), records):
+            version, dump = check_header(part.columns, part.origin)
+            records[-1].schema_version, records[-1].dump = version, dump
+            has_scope = "territorial_scope" in part.columns
+            if part.kind == "parquet":
+                source = f"read_parquet('{part.path}')"
+            else:
+                source = (f"read_csv('{part.path}', header = true, all_varchar = true, quote = '\"', "
+                          f"escape = '\"', strict_mode = false)")
+            try:
+                connection.execute(f"CREATE OR REPLACE TEMP VIEW sor_rows AS {view_sql(source, part.columns)}")
+                partials.append(connection.execute(aggregate_sql(filters, has_territorial_scope=has_scope)).df())
+                rejects.append(connection.execute(rejects_sql(has_territorial_scope=has_scope)).df()
+                               .assign(origin=part.origin))
+                read, filtered = connection.execute(counts_sql(filters, has_territorial_scope=has_scope)).fetchone()
+            except duckdb.Error as exc:
+                raise SorError(f"unreadable ({str(exc).splitlines()[0]})", file=part.origin) from None
+            counts["rows_read"] += int(read or 0)
+            counts["filtered_out"] += int(filtered or 0)
+    return _finish(partials, rejects, counts, records, filters, engine=f"duckdb {duckdb.__version__}")
+
+
+def _collect(frame: Any) -> pd.DataFrame:
+    """A small Spark result as pandas, without Spark's own pandas conversion."""
+    return pd.DataFrame([row.asDict() for row in frame.collect()], columns=frame.columns)
+
+
+def aggregate(path: str | Path, filters: Filters = Filters(), *, engine: str = "duckdb") -> SorAggregate:
+    """Aggregate a dump with the named engine (``duckdb`` or ``spark``)."""
+    engines = {"duckdb": aggregate_duckdb, "spark": aggregate_spark}
+    if engine not in engines:
+        raise InputError(f"unknown engine '{engine}' ({', '.join(engines)})", field="engine")
+    return engines[engine](path, filters)
+
+
+def aggregate_spark(path: str | Path, filters: Filters = Filters(), *, spark: Any = None) -> SorAggregate:
+    """Aggregate with Apache Spark (local mode when no session is given), running the same SQL
+    text as DuckDB on each part; a cluster would read the parts from shared storage."""
+    from pyspark.sql import SparkSession
+
+    session = spark or (SparkSession.builder.master("local[2]").appName("dsarisk-sor")
+                        .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
+                        .getOrCreate())
+    partials, rejects, records = [], [], []
+    counts = {"rows_read": 0, "filtered_out": 0}
+    with tempfile.TemporaryDirectory(prefix="dsarisk-sor-spark-") as workdir:
+        for part in iter_parts(discover(path), Path(workdir), records):
+            version, dump = check_header(part.columns, part.origin)
+            records[-1].schema_version, records[-1].dump = version, dump
+            if part.kind == "parquet":
+                frame = session.read.parquet(str(part.path))
+            else:  # every action below runs before the iterator removes the extracted part
+                frame = (session.read.option("header", True).option("quote", '"').option("escape", '"')
+                         .option("multiLine", True).csv(str(part.path)))
+            frame.createOrReplaceTempView("sor_source")
+            session.sql(view_sql("sor_source", part.columns)).createOrReplaceTempView("sor_rows")
+            has_scope = "territorial_scope" in part.columns
+            partials.append(_collect(session.sql(aggregate_sql(filters, has_territorial_scope=has_scope))))
+            rejects.append(_collect(session.sql(rejects_sql(has_territorial_scope=has_scope))).assign(origin=part.origin))
+            row = session.sql(counts_sql(filters, has_territorial_scope=has_scope)).collect()[0]
+            counts["rows_read"] += int(row["rows_read"] or 0)
+            counts["filtered_out"] += int(row["filtered_out"] or 0)
+    import pyspark
+
+    return _finish(partials, rejects, counts, records, filters, engine=f"spark {pyspark.__version__}")
