@@ -154,7 +154,8 @@ def test_malformed_values_are_counted_never_dropped(tmp_path):
 def test_a_module_proxy_counted_from_the_database():
     item = load_year(2024).modules["prohibited-controlled-products"]
     proxy = next(p for p in item.probability.proxies if p.id == "sor-statements")
-    expected = aggregate_duckdb(PROJECT_ROOT / "data/sor/sample", Filters(platforms=("Sample Marketplace",)))
+    expected = aggregate_duckdb(PROJECT_ROOT / "data/sor/sample", Filters(
+        platforms=("Sample Marketplace",), start=dt.date(2024, 3, 1), end=dt.date(2024, 3, 31)))
     count = expected.proxy(platform="Sample Marketplace", module="prohibited-controlled-products")
     assert proxy.incidents.value == count > 0
     assert "sor-global-2024-03-01-full.zip (sha256" in proxy.source and "rejected" in proxy.source
@@ -188,3 +189,17 @@ def test_spark_runs_the_same_sql_with_the_same_result(dump):
     for key in ("rows_read", "rows_rejected", "rows_filtered_out", "rows_aggregated", "rejected_by_reason"):
         assert duck.provenance[key] == spark.provenance[key], key
     assert spark.provenance["engine"].startswith("spark")
+
+
+def test_transparency_database_notebook_executes(tmp_path):
+    import nbformat
+    import papermill
+
+    output = tmp_path / "80.ipynb"
+    papermill.execute_notebook(str(PROJECT_ROOT / "notebooks/80_transparency_database.ipynb"), str(output),
+                               kernel_name="python3", progress_bar=False)
+    notebook = nbformat.read(output, as_version=4)
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 2
+    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    assert "Rejected rows, never dropped silently" in html and "Sample Marketplace: profile per risk module" in html

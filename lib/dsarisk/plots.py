@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 import seaborn as sns
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
@@ -151,4 +152,49 @@ def questionnaire_chart(method: Methodology, *, maturity_counts: Mapping[str, in
         right.axvline(overall_pct, color="black", linewidth=1.5)
         right.set_title(f"Score by measure area (overall {overall_pct:.1f} %)", fontsize=10, loc="left", pad=14)
     figure.suptitle(title, fontsize=11, x=0.01, ha="left")
+    return figure
+
+
+def sor_trend_chart(table: pd.DataFrame, *, platform: str) -> Figure:
+    """One platform's statements per month and module, with the own-initiative and automated
+    detection shares beside them."""
+    rows = table[table["platform"] == platform]
+    monthly = rows.groupby(["month", "module"], as_index=False)[["statements", "own_initiative", "automated_detection"]].sum()
+    figure = Figure(figsize=(11, 3.8), layout="constrained")
+    left, right = figure.subplots(1, 2)
+    pivot = monthly.pivot(index="month", columns="module", values="statements").fillna(0)
+    pivot.reset_index(drop=True).plot(ax=left, marker="o")
+    left.set_xticks(range(len(pivot)), pivot.index)
+    left.set_title(f"{platform}: statements per month", loc="left", fontsize=10)
+    left.set_ylabel("statements")
+    left.legend(fontsize=7)
+    shares = monthly.groupby("module")[["statements", "own_initiative", "automated_detection"]].sum()
+    frame = pd.DataFrame({"own initiative": 100 * shares["own_initiative"] / shares["statements"],
+                          "automated detection": 100 * shares["automated_detection"] / shares["statements"]})
+    frame.plot.barh(ax=right)
+    right.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+    right.set_xlim(0, 100)
+    right.set_xlabel("share of statements (%)")
+    right.set_title("Proactive and automated shares by module", loc="left", fontsize=10)
+    return figure
+
+
+def sor_platform_chart(table: pd.DataFrame, *, module: str) -> Figure:
+    """Platforms side by side for one module: statements, own-initiative and automation shares."""
+    rows = table[table["module"] == module].groupby("platform")[
+        ["statements", "own_initiative", "automated_detection", "automated_decision_full"]].sum()
+    figure = Figure(figsize=(11, 3.6), layout="constrained")
+    left, right = figure.subplots(1, 2)
+    rows["statements"].sort_values().plot.barh(ax=left, color="#5c6bc0")
+    left.set_title(f"{module}: statements by platform", loc="left", fontsize=10)
+    shares = pd.DataFrame({
+        "own initiative": 100 * rows["own_initiative"] / rows["statements"],
+        "automated detection": 100 * rows["automated_detection"] / rows["statements"],
+        "fully automated decision": 100 * rows["automated_decision_full"] / rows["statements"],
+    })
+    shares.plot.barh(ax=right)
+    right.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
+    right.set_xlim(0, 100)
+    right.set_xlabel("share of statements (%)")
+    right.set_title("Shares by platform", loc="left", fontsize=10)
     return figure

@@ -19,6 +19,8 @@ from .assess import ModuleAssessment, assess_module, assess_year
 from .inputs import ART34_1, ART35_1, YearInputs, available_years, load_year
 from .labels import canonical_label
 from .tables import Chart, Html, banner, bullet_list, esc, fmt, paragraph, render_parts, table
+from .paths import DATA_DIR
+from .sources.sor import SorAggregate, aggregate
 from .values import REDACTED, Value
 
 SHORT_NAMES = {
@@ -380,4 +382,56 @@ def open_explore(*, year: int, module: str, data_dir: str | None = None, methodo
     return ExploreBook(load_year(int(year), data_dir=data_dir, methodology=methodology), module=module)
 
 
-__all__ = ["ExploreBook", "ModuleBook", "SummaryBook", "open_explore", "open_module", "open_summary", "version_banner"]
+
+class SorBook:
+    """The sections of the Transparency Database notebook: provenance, one platform's
+    profile per module, and platforms side by side."""
+
+    def __init__(self, result: SorAggregate, *, platform: str) -> None:
+        self.result = result
+        self.table = result.table
+        self.platform = platform
+
+    def provenance(self) -> Html:
+        p = self.result.provenance
+        files = pd.DataFrame([{"file": f["name"], "layout": f["layout"], "schema": f["schema_version"],
+                               "dump": f["dump"], "parts": f["parts"], "sha256": f["sha256"][:16] + "…"}
+                              for f in p["files"]])
+        rejected = pd.DataFrame([{"reason": reason, "rows": entry["rows"], "examples": "; ".join(entry["examples"])}
+                                 for reason, entry in p["rejected_by_reason"].items()]
+                                or [{"reason": "none", "rows": 0, "examples": ""}])
+        counts = (f"{p['engine']}: {p['rows_read']:,} rows read, {p['rows_rejected']:,} rejected, "
+                  f"{p['rows_filtered_out']:,} left out by the filters ({p['filters']}), "
+                  f"{p['rows_aggregated']:,} aggregated.")
+        return Html(paragraph(counts, heading="Provenance.").markup + table(files, caption="Files").markup
+                    + table(rejected, caption="Rejected rows, never dropped silently").markup)
+
+    def profile(self) -> Html:
+        rows = self.table[self.table["platform"] == self.platform].groupby("module")[
+            ["statements", "own_initiative", "automated_detection", "automated_decision_full", "illegal"]].sum()
+        frame = pd.DataFrame({
+            "module": rows.index,
+            "statements": rows["statements"].map("{:,}".format),
+            "own initiative %": (100 * rows["own_initiative"] / rows["statements"]).round(1),
+            "automated detection %": (100 * rows["automated_detection"] / rows["statements"]).round(1),
+            "fully automated decision %": (100 * rows["automated_decision_full"] / rows["statements"]).round(1),
+            "illegal (vs incompatible) %": (100 * rows["illegal"] / rows["statements"]).round(1),
+        })
+        return table(frame, caption=f"{self.platform}: profile per risk module")
+
+    def trend(self) -> Chart:
+        return Chart(plots.sor_trend_chart(self.table, platform=self.platform),
+                     alt=f"{self.platform}: statements per month and module, proactive and automated shares.")
+
+    def platforms(self, module: str) -> Chart:
+        return Chart(plots.sor_platform_chart(self.table, module=module),
+                     alt=f"Platforms side by side for {module}.")
+
+
+def open_sor(*, path: str | None = None, platform: str, engine: str = "duckdb") -> SorBook:
+    """Aggregate a statements-of-reasons dump (the sample dump by default) for the notebook."""
+    return SorBook(aggregate(path or DATA_DIR / "sor" / "sample", engine=engine), platform=platform)
+
+
+__all__ = ["ExploreBook", "ModuleBook", "SorBook", "SummaryBook", "open_explore", "open_module", "open_sor",
+           "open_summary", "version_banner"]

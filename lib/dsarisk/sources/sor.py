@@ -158,40 +158,32 @@ def measure_columns() -> list[str]:
 
 
 def aggregate_sql(filters: Filters, *, has_territorial_scope: bool, table: str = "sor_rows") -> str:
-    """The aggregation: valid, filtered statements per platform, module and month."""
+    """The whole aggregation in one scan: every row is checked (``reason`` NULL when valid),
+    marked ``kept`` when the filters keep it, and counted per platform, module and month.
+    Rejected and filtered rows are grouped too, so that every row read is accounted for."""
     sums = ",\n  ".join(f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END) AS {name}"
                         for name, condition in {**MEASURES, **_content_measures()}.items())
     return f"""
-SELECT platform_name AS platform, {_module_expression()} AS module, substr(application_date, 1, 7) AS month,
+SELECT source_part, platform_name AS platform, module, month, reason, kept,
   COUNT(*) AS statements,
-  {sums}
-FROM {table}
-WHERE ({reject_expression(has_territorial_scope)}) IS NULL
-  AND {_filter_expression(filters, has_territorial_scope)}
-GROUP BY platform_name, {_module_expression()}, substr(application_date, 1, 7)"""
+  {sums},
+  MIN(uuid) AS example_first, MAX(uuid) AS example_last
+FROM (
+  SELECT *,
+    {reject_expression(has_territorial_scope)} AS reason,
+    {_module_expression()} AS module,
+    substr(application_date, 1, 7) AS month,
+    CASE WHEN {_filter_expression(filters, has_territorial_scope)} THEN 1 ELSE 0 END AS kept
+  FROM {table}
+) checked
+GROUP BY source_part, platform_name, module, month, reason, kept"""
 
 
-def rejects_sql(*, has_territorial_scope: bool, table: str = "sor_rows") -> str:
-    """Rows rejected, by reason, with a few example uuids."""
-    return f"""
-SELECT reason, COUNT(*) AS rows, MIN(uuid) AS example_first, MAX(uuid) AS example_last
-FROM (SELECT uuid, {reject_expression(has_territorial_scope)} AS reason FROM {table}) checked
-WHERE reason IS NOT NULL
-GROUP BY reason"""
-
-
-def counts_sql(filters: Filters, *, has_territorial_scope: bool, table: str = "sor_rows") -> str:
-    """Rows read, and valid rows the filters leave out."""
-    return f"""
-SELECT COUNT(*) AS rows_read,
-  SUM(CASE WHEN ({reject_expression(has_territorial_scope)}) IS NULL
-           AND NOT ({_filter_expression(filters, has_territorial_scope)}) THEN 1 ELSE 0 END) AS filtered_out
-FROM {table}"""
-
-
-def view_sql(source: str, columns: Sequence[str]) -> str:
-    """Every column as text, whatever the source's types (Parquet carries dates and arrays)."""
-    return "SELECT " + ", ".join(f"CAST({c} AS STRING) AS {c}" for c in columns) + f" FROM {source}"
+def view_sql(source: str, columns: Sequence[str], *, part_column: str) -> str:
+    """Every column as text, whatever the source's types (Parquet carries dates and arrays),
+    and ``source_part``, the file each row came from (each engine names it its own way)."""
+    return ("SELECT " + ", ".join(f"CAST({c} AS STRING) AS {c}" for c in columns)
+            + f", {part_column} AS source_part FROM {source}")
 
 
 # -- reading the dumps -----------------------------------------------------------------------
@@ -203,6 +195,12 @@ class Part:
     path: Path
     columns: list[str]
     kind: str = "csv"
+    extracted: bool = False
+
+    def release(self) -> None:
+        """Remove the part's extracted copy once an engine has read it."""
+        if self.extracted:
+            self.path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -263,6 +261,8 @@ def _extract(stream: io.BufferedIOBase | Any, target: Path, origin: str) -> list
 
 
 def _zip_parts(archive: zipfile.ZipFile, origin: str, workdir: Path, record: FileRecord) -> Iterator[Part]:
+    # several files' parts can wait in one batch: their extracted names must not collide
+    prefix = hashlib.sha1(origin.encode()).hexdigest()[:12]
     for member in archive.namelist():
         name = f"{origin}!{member}"
         if member.endswith(".csv.zip"):
@@ -272,20 +272,20 @@ def _zip_parts(archive: zipfile.ZipFile, origin: str, workdir: Path, record: Fil
             except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
                 raise SorError(f"truncated or corrupt archive ({exc})", file=name) from None
         elif member.endswith(".csv"):
-            target = workdir / f"part-{record.parts:06d}.csv"
+            target = workdir / f"{prefix}-{record.parts:06d}.csv"
             try:
                 with archive.open(member) as stream:
                     columns = _extract(stream, target, name)
             except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
                 raise SorError(f"truncated or corrupt archive ({exc})", file=name) from None
             record.parts += 1
-            yield Part(name, target, columns)
-            target.unlink(missing_ok=True)
+            yield Part(name, target, columns, extracted=True)
 
 
 def iter_parts(files: Sequence[Path], workdir: Path, records: list[FileRecord]) -> Iterator[Part]:
     """Each CSV or Parquet part of ``files``, one at a time (zipped parts extracted to
-    ``workdir`` and removed once read); one FileRecord per file is appended to ``records``."""
+    ``workdir``; the reader calls :meth:`Part.release` once it has read one); one FileRecord
+    per file is appended to ``records``."""
     for path in files:
         record = FileRecord(path.name, _sha256(path), layout="")
         records.append(record)
@@ -338,45 +338,45 @@ class SorAggregate:
 GROUP_KEYS = ["platform", "module", "month"]
 
 
-def _finish(partials: list[pd.DataFrame], rejects: list[pd.DataFrame], counts: dict[str, int],
-            records: list[FileRecord], filters: Filters, engine: str) -> SorAggregate:
-    columns = GROUP_KEYS + measure_columns()
-    frame = pd.concat(partials, ignore_index=True) if partials else pd.DataFrame(columns=columns)
-    table = (frame.groupby(GROUP_KEYS, as_index=False)[measure_columns()].sum()
-             .sort_values(GROUP_KEYS, ignore_index=True)) if not frame.empty else frame
+def _finish(groups: list[pd.DataFrame], records: list[FileRecord], filters: Filters, engine: str) -> SorAggregate:
+    """Split the checked groups into the tidy table, the rejections and the filtered rows.
+    Each group's ``origin`` names the dump file and part its rows came from."""
+    frame = pd.concat(groups, ignore_index=True) if groups else pd.DataFrame(
+        columns=[*GROUP_KEYS, *measure_columns(), "reason", "kept", "origin", "example_first", "example_last"])
+    valid = frame[frame["reason"].isna()]
+    kept = valid[valid["kept"].astype(int) == 1]
+    table = (kept.groupby(GROUP_KEYS, as_index=False)[measure_columns()].sum()
+             .sort_values(GROUP_KEYS, ignore_index=True))
     for column in measure_columns():
         table[column] = table[column].astype("int64")
     reject_rows: dict[str, dict[str, Any]] = {}
-    for part in rejects:
-        for row in part.to_dict("records"):
-            entry = reject_rows.setdefault(row["reason"], {"rows": 0, "examples": []})
-            entry["rows"] += int(row["rows"])
-            for key in ("example_first", "example_last"):
-                example = f"{row['origin']}: uuid {row[key]}"
-                if len(entry["examples"]) < MAX_EXAMPLES and example not in entry["examples"]:
-                    entry["examples"].append(example)
-    rejected = sum(entry["rows"] for entry in reject_rows.values())
-    aggregated = int(table["statements"].sum()) if not table.empty else 0
-    if aggregated + rejected + counts["filtered_out"] != counts["rows_read"]:
-        raise SorError(f"{counts['rows_read']} rows read but {aggregated} aggregated, {rejected} rejected and "
-                       f"{counts['filtered_out']} filtered out: rows would be lost", file=records[-1].name)
+    rejected = frame[frame["reason"].notna()].sort_values(["reason", "origin", "example_first"])
+    for row in rejected.to_dict("records"):  # sorted, so that every engine names the same examples
+        entry = reject_rows.setdefault(row["reason"], {"rows": 0, "examples": []})
+        entry["rows"] += int(row["statements"])
+        for key in ("example_first", "example_last"):
+            example = f"{row['origin']}: uuid {row[key]}"
+            if len(entry["examples"]) < MAX_EXAMPLES and example not in entry["examples"]:
+                entry["examples"].append(example)
     provenance = {
         "engine": engine,
         "files": [vars(record) for record in records],
         "filters": filters.describe(),
         "mapping_sha256": _sha256(SOR_DIR / "categories.yaml"),
-        "rows_read": counts["rows_read"],
-        "rows_rejected": rejected,
-        "rejected_by_reason": reject_rows,
-        "rows_filtered_out": counts["filtered_out"],
-        "rows_aggregated": aggregated,
+        "rows_read": int(frame["statements"].sum()),
+        "rows_rejected": sum(entry["rows"] for entry in reject_rows.values()),
+        "rejected_by_reason": dict(sorted(reject_rows.items())),
+        "rows_filtered_out": int(valid.loc[valid["kept"].astype(int) == 0, "statements"].sum()),
+        "rows_aggregated": int(table["statements"].sum()),
     }
     return SorAggregate(table, provenance)
 
 
 def aggregate_duckdb(path: str | Path, filters: Filters = Filters(), *, memory_limit: str = "512MB",
-                     threads: int | None = None) -> SorAggregate:
-    """Aggregate with DuckDB, one part at a time: memory is bounded by a part, not the dump."""
+                     threads: int | None = None, batch_parts: int = 10) -> SorAggregate:
+    """Aggregate with DuckDB, ``batch_parts`` CSV parts (about a million rows) per query:
+    DuckDB streams each batch, so memory is bounded by ``memory_limit``, not by the dump;
+    extracted parts are removed as soon as they are read."""
     import duckdb
 
     connection = duckdb.connect()
@@ -384,29 +384,42 @@ def aggregate_duckdb(path: str | Path, filters: Filters = Filters(), *, memory_l
     connection.execute("SET preserve_insertion_order = false")
     if threads:
         connection.execute(f"SET threads = {int(threads)}")
-    partials, rejects, records = [], [], []
-    counts = {"rows_read": 0, "filtered_out": 0}
+    groups: list[pd.DataFrame] = []
+    records: list[FileRecord] = []
+    batch: list[Part] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        origins = {str(part.path): part.origin for part in batch}
+        paths = ", ".join(f"'{part.path}'" for part in batch)
+        if batch[0].kind == "parquet":
+            source = f"read_parquet([{paths}], filename = true)"
+        else:  # the header was checked already: no sniffing, every column text
+            types = ", ".join(f"'{c}': 'VARCHAR'" for c in batch[0].columns)
+            source = (f"read_csv([{paths}], header = true, auto_detect = false, columns = {{{types}}}, "
+                      f"delim = ',', quote = '\"', escape = '\"', filename = true)")
+        try:
+            connection.execute("CREATE OR REPLACE TEMP VIEW sor_rows AS "
+                               + view_sql(source, batch[0].columns, part_column="filename"))
+            result = connection.execute(aggregate_sql(filters, has_territorial_scope="territorial_scope"
+                                                      in batch[0].columns)).df()
+        except duckdb.Error as exc:
+            raise SorError(f"unreadable ({str(exc).splitlines()[0]})", file=batch[0].origin) from None
+        groups.append(result.assign(origin=result["source_part"].map(origins)))
+        for part in batch:
+            part.release()
+        batch.clear()
+
     with tempfile.TemporaryDirectory(prefix="dsarisk-sor-") as workdir:
         for part in iter_parts(discover(path), Path(workdir), records):
-            version, dump = check_header(part.columns, part.origin)
-            records[-1].schema_version, records[-1].dump = version, dump
-            has_scope = "territorial_scope" in part.columns
-            if part.kind == "parquet":
-                source = f"read_parquet('{part.path}')"
-            else:
-                source = (f"read_csv('{part.path}', header = true, all_varchar = true, quote = '\"', "
-                          f"escape = '\"', strict_mode = false)")
-            try:
-                connection.execute(f"CREATE OR REPLACE TEMP VIEW sor_rows AS {view_sql(source, part.columns)}")
-                partials.append(connection.execute(aggregate_sql(filters, has_territorial_scope=has_scope)).df())
-                rejects.append(connection.execute(rejects_sql(has_territorial_scope=has_scope)).df()
-                               .assign(origin=part.origin))
-                read, filtered = connection.execute(counts_sql(filters, has_territorial_scope=has_scope)).fetchone()
-            except duckdb.Error as exc:
-                raise SorError(f"unreadable ({str(exc).splitlines()[0]})", file=part.origin) from None
-            counts["rows_read"] += int(read or 0)
-            counts["filtered_out"] += int(filtered or 0)
-    return _finish(partials, rejects, counts, records, filters, engine=f"duckdb {duckdb.__version__}")
+            records[-1].schema_version, records[-1].dump = check_header(part.columns, part.origin)
+            if batch and (part.columns != batch[0].columns or part.kind != batch[0].kind
+                          or len(batch) >= batch_parts):
+                flush()
+            batch.append(part)
+        flush()
+    return _finish(groups, records, filters, engine=f"duckdb {duckdb.__version__}")
 
 
 def _collect(frame: Any) -> pd.DataFrame:
@@ -430,25 +443,23 @@ def aggregate_spark(path: str | Path, filters: Filters = Filters(), *, spark: An
     session = spark or (SparkSession.builder.master("local[2]").appName("dsarisk-sor")
                         .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
                         .getOrCreate())
-    partials, rejects, records = [], [], []
-    counts = {"rows_read": 0, "filtered_out": 0}
+    groups: list[pd.DataFrame] = []
+    records: list[FileRecord] = []
     with tempfile.TemporaryDirectory(prefix="dsarisk-sor-spark-") as workdir:
         for part in iter_parts(discover(path), Path(workdir), records):
-            version, dump = check_header(part.columns, part.origin)
-            records[-1].schema_version, records[-1].dump = version, dump
+            records[-1].schema_version, records[-1].dump = check_header(part.columns, part.origin)
             if part.kind == "parquet":
                 frame = session.read.parquet(str(part.path))
-            else:  # every action below runs before the iterator removes the extracted part
+            else:
                 frame = (session.read.option("header", True).option("quote", '"').option("escape", '"')
                          .option("multiLine", True).csv(str(part.path)))
             frame.createOrReplaceTempView("sor_source")
-            session.sql(view_sql("sor_source", part.columns)).createOrReplaceTempView("sor_rows")
+            session.sql(view_sql("sor_source", part.columns, part_column=f"'{part.origin}'")
+                        ).createOrReplaceTempView("sor_rows")
             has_scope = "territorial_scope" in part.columns
-            partials.append(_collect(session.sql(aggregate_sql(filters, has_territorial_scope=has_scope))))
-            rejects.append(_collect(session.sql(rejects_sql(has_territorial_scope=has_scope))).assign(origin=part.origin))
-            row = session.sql(counts_sql(filters, has_territorial_scope=has_scope)).collect()[0]
-            counts["rows_read"] += int(row["rows_read"] or 0)
-            counts["filtered_out"] += int(row["filtered_out"] or 0)
+            groups.append(_collect(session.sql(aggregate_sql(filters, has_territorial_scope=has_scope)))
+                          .assign(origin=part.origin))
+            part.release()
     import pyspark
 
-    return _finish(partials, rejects, counts, records, filters, engine=f"spark {pyspark.__version__}")
+    return _finish(groups, records, filters, engine=f"spark {pyspark.__version__}")
