@@ -57,6 +57,12 @@ summary.residual_heatmap()
 summary.year_over_year()
 
 # %% [markdown]
+# ## Since last year: commitments and changes
+
+# %%
+display(summary.commitments(), summary.changes())
+
+# %% [markdown]
 # ## Methodology notes
 
 # %%

@@ -102,6 +102,12 @@ book.factors()
 book.roadmap()
 
 # %% [markdown]
+# ## Last year's commitments and what changed since
+
+# %%
+display(book.commitments(), book.changes())
+
+# %% [markdown]
 # ## Data quality
 
 # %%

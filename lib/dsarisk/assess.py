@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import scoring
+from .cycle import Change, changes_since
 from .exceptions import InputError, ScoringError
 from .inputs import MODULES, ModuleInput, Published, YearInputs, available_years, load_year
 from .labels import canonical_label
@@ -66,6 +67,7 @@ class ModuleAssessment:
     by_area: dict[str, float]
     findings: list[Finding] = field(default_factory=list)
     previous: PreviousRatings | None = None
+    changes: list[Change] = field(default_factory=list)
 
     @property
     def severity_confidential(self) -> bool:
@@ -136,6 +138,11 @@ class ModuleAssessment:
             "previous": None,
             "findings": len(self.findings),
         }
+        record["changes"] = [
+            {"kind": c.kind, "item": c.item,
+             **{side: (shown(v.value, v.confidential) if isinstance(v, Value) else v)
+                for side, v in (("before", c.before), ("after", c.after))}}
+            for c in self.changes]
         if self.previous is not None:
             record["previous"] = {"year": self.previous.year, "inherent": self.previous.inherent,
                                   "residual": self.previous.residual,
@@ -192,24 +199,30 @@ def assess_module(inputs: YearInputs, module_id: str, *, with_previous: bool = T
         } if not method.effectiveness.components else dict(effectiveness.by_component)
     except ScoringError as exc:
         raise _located(exc, inputs, module_id) from None
+    earlier = previous_inputs(inputs, module_id) if with_previous else None
     return ModuleAssessment(
         year=inputs.year, module=module_id, title=item.title, methodology=method, inputs=item, rate=rate,
         probability=probability, severity=severity, inherent=inherent, effectiveness=effectiveness,
         residual=residual, by_area=by_area, findings=module_findings(inputs, module_id),
-        previous=previous_ratings(inputs, module_id) if with_previous else None,
+        previous=previous_ratings(earlier, module_id) if earlier else None,
+        changes=changes_since(earlier.modules[module_id], item, maturity_levels=[m.label for m in method.maturity],
+                              factor=inputs.assessment.proxy_change_factor) if earlier else [],
     )
 
 
-def previous_ratings(inputs: YearInputs, module_id: str) -> PreviousRatings | None:
-    """Last year's ratings of ``module_id``, or None when that year has no data for it."""
+def previous_inputs(inputs: YearInputs, module_id: str) -> YearInputs | None:
+    """Last year's inputs of ``module_id``, or None when that year has no data for it."""
     year = inputs.assessment.previous_year
     if year is None or year not in available_years(inputs.data_dir):
         return None
     earlier = load_year(year, data_dir=inputs.data_dir, modules=None)
-    if module_id not in earlier.modules:
-        return None
+    return earlier if module_id in earlier.modules else None
+
+
+def previous_ratings(earlier: YearInputs, module_id: str) -> PreviousRatings:
+    """The module's ratings in an earlier year, under that year's methodology."""
     result = assess_module(earlier, module_id, with_previous=False)
-    return PreviousRatings(year=year, methodology=earlier.methodology.name, inherent=result.inherent.level,
+    return PreviousRatings(year=earlier.year, methodology=earlier.methodology.name, inherent=result.inherent.level,
                            effectiveness=result.effectiveness.level, effectiveness_pct=result.effectiveness.pct,
                            residual=result.residual.level)
 

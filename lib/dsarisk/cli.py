@@ -198,6 +198,15 @@ def cmd_sor_aggregate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new_year(args: argparse.Namespace) -> int:
+    """Scaffold next year's inputs from this year's."""
+    from .cycle import new_year
+
+    folder = new_year(args.year, source=args.source, data_dir=args.data_dir, methodology=args.methodology)
+    print(f"scaffolded {folder} from {args.source}: fill every 'TO UPDATE' (dsarisk run lists them)")
+    return 0
+
+
 def _default_year() -> int | None:
     years = available_years()
     return years[-1] if years else None
@@ -235,6 +244,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--methodology-b", help="score year B under this methodology instead of its own")
     compare.add_argument("--json", action="store_true", help="print JSON for machines")
     compare.set_defaults(handler=cmd_compare)
+
+    new = commands.add_parser("new-year", help="start next year's inputs from this year's")
+    new.add_argument("year", type=int)
+    new.add_argument("--from", dest="source", type=int, required=True, help="the year to start from")
+    new.add_argument("--data-dir", help="folder holding the years (default: the project's data/)")
+    new.add_argument("--methodology", help="methodology for the new year (default: the source year's)")
+    new.set_defaults(handler=cmd_new_year)
 
     sor = commands.add_parser("sor", help="statements of reasons from the DSA Transparency Database")
     sor_commands = sor.add_subparsers(dest="sor_command", required=True, metavar="SUBCOMMAND")

@@ -231,6 +231,17 @@ class RoadmapItem(_Strict):
     due: str | None = None
 
 
+class Commitment(_Strict):
+    """Last year's roadmap item and what became of it."""
+
+    id: str
+    measure: str
+    art35: list[Art35Letter] = Field(min_length=1)
+    status: Literal["delivered", "in progress", "delayed", "dropped"] | None = None
+    evidence: str = ""
+    implemented_by: list[str] = []
+
+
 class Published(_Strict):
     """The ratings the published report states for the year (None where it states none)."""
 
@@ -263,6 +274,7 @@ class ModuleInput(_Strict):
     published: Published = Published()
     change_since_previous: ChangeReason | None = None
     confidential_ratings: list[Literal["probability", "severity", "effectiveness"]] = []
+    commitments: list[Commitment] = []
 
     @field_validator("module")
     @classmethod
@@ -286,6 +298,7 @@ class AssessmentInput(_Strict):
     previous_year: int | None = None
     modules: list[str] = Field(default_factory=lambda: list(MODULES))
     note: str | None = None
+    proxy_change_factor: float = Field(default=1.5, gt=1)
 
     @field_validator("modules")
     @classmethod
@@ -387,6 +400,63 @@ def _check_against_methodology(item: ModuleInput, method: Methodology, path: Pat
                              file=path, module=item.module, field=f"published.{name}")
 
 
+TO_UPDATE = "TO UPDATE"
+
+
+def _marked_fields(node: Any, where: str = "") -> list[str]:
+    """Dotted paths of every value still marked TO UPDATE."""
+    if isinstance(node, str):
+        return [where] if node.strip().upper() == TO_UPDATE else []
+    if isinstance(node, dict):
+        return [f for key, value in node.items() for f in _marked_fields(value, f"{where}.{key}" if where else str(key))]
+    if isinstance(node, list):
+        return [f for i, value in enumerate(node) for f in _marked_fields(value, f"{where}[{i}]")]
+    return []
+
+
+def _refuse_values_to_update(year_dir: Path, modules: list[str] | None) -> None:
+    """A scaffolded year fails with the full list of what still needs a value, never with
+    last year's numbers."""
+    names = ["assessment.yaml"] + ([f"{m}.yaml" for m in modules] if modules is not None
+                                   else sorted(p.name for p in year_dir.glob("*.yaml") if p.name != "assessment.yaml"))
+    pending = []
+    for name in names:
+        path = year_dir / name
+        if path.is_file():
+            fields = _marked_fields(read_yaml(path, InputError))
+            pending += [f"{name}: {', '.join(fields)}"] if fields else []
+    if pending:
+        count = sum(entry.count(",") + 1 for entry in pending)
+        raise InputError(f"{count} value(s) still marked {TO_UPDATE}: " + "; ".join(pending), file=year_dir)
+
+
+def _previous_roadmap(root: Path, previous_year: int | None, module: str) -> list[str] | None:
+    """Ids of the previous year's roadmap items for a module, or None without that year."""
+    path = root / str(previous_year) / f"{module}.yaml"
+    if previous_year is None or not path.is_file():
+        return None
+    data = read_yaml(path, InputError, module=module) or {}
+    return [str(item.get("id")) for item in data.get("roadmap") or [] if isinstance(item, dict)]
+
+
+def _check_commitments(item: ModuleInput, path: Path, previous_roadmap: list[str] | None) -> None:
+    measures = {m.id for _, m in item.measures}
+    for i, commitment in enumerate(item.commitments):
+        where = f"commitments[{i}] ({commitment.id})"
+        if commitment.status is None:
+            raise InputError(f"commitment '{commitment.id}' has no status (delivered, in progress, delayed, dropped)",
+                             file=path, module=item.module, field=f"{where}.status")
+        unknown = [m for m in commitment.implemented_by if m not in measures]
+        if unknown:
+            raise InputError(f"implemented_by names no questionnaire measure: {', '.join(unknown)}",
+                             file=path, module=item.module, field=f"{where}.implemented_by")
+    if previous_roadmap is not None:
+        missing = [rid for rid in previous_roadmap if rid not in {c.id for c in item.commitments}]
+        if missing:
+            raise InputError(f"last year's roadmap item(s) {', '.join(missing)} have no commitment entry",
+                             file=path, module=item.module, field="commitments")
+
+
 class YearInputs(BaseModel):
     """A year's validated inputs: the assessment, its methodology and each module."""
 
@@ -442,6 +512,7 @@ def load_year(
         years = ", ".join(map(str, available_years(root))) or "none"
         raise InputError(f"no data for year {year} (years with data: {years})", file=year_dir)
     assessment_path = year_dir / "assessment.yaml"
+    _refuse_values_to_update(year_dir, modules)
     assessment: AssessmentInput = _validated(AssessmentInput, assessment_path, None)
     if assessment.year != year:
         raise InputError(f"says year {assessment.year}, but lies in the folder of {year}",
@@ -458,6 +529,7 @@ def load_year(
         if item.module != module_id:
             raise InputError(f"file declares module '{item.module}'", file=path, module=module_id, field="module")
         _check_against_methodology(item, method, path)
+        _check_commitments(item, path, _previous_roadmap(root, assessment.previous_year, module_id))
         loaded[module_id] = item
         files[module_id] = path
     return YearInputs(year=year, data_dir=root, assessment=assessment, methodology=method,

@@ -126,8 +126,10 @@ def _summary(inputs: YearInputs, results_dir: Path, public: bool) -> dict[str, A
         for key in ("year", "module", "public"):
             record.pop(key)
         modules[module_id] = record
+    changes = [{"module": module_id, **change} for module_id, record in modules.items()
+               for change in record.get("changes", [])]
     return {"year": inputs.year, "platform": inputs.assessment.platform, "methodology": inputs.methodology.name,
-            "version": "non-confidential" if public else "confidential", "modules": modules}
+            "version": "non-confidential" if public else "confidential", "modules": modules, "changes": changes}
 
 
 PATH_PARAMETERS = {"data_dir": "<data_dir>", "output_dir": "<output_dir>"}

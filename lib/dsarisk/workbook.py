@@ -31,6 +31,7 @@ SHORT_NAMES = {
     "consumer-protection": "CP",
 }
 ARROWS = {"up": "▲ higher", "down": "▼ lower", "same": "= unchanged", None: "–"}
+COMMITMENT_STATUSES = ("delivered", "in progress", "delayed", "dropped")
 
 
 REDACTED_VALUE = Value(0.0, confidential=True)
@@ -202,6 +203,32 @@ class ModuleBook:
         frame = pd.DataFrame(rows).sort_values(["Art. 35(1)", "Id"], kind="stable")
         return table(frame, caption="Roadmap by Article 35(1) measure category")
 
+    # -- yearly cycle --------------------------------------------------------------------
+    def commitments(self) -> Html:
+        """What became of last year's roadmap, with counts per status."""
+        items = self.item.commitments
+        if not items:
+            return paragraph("No commitments from a previous year.", heading="Commitments.")
+        counts = Counter(c.status for c in items)
+        summary = ", ".join(f"{counts[s]} {s}" for s in COMMITMENT_STATUSES if counts[s])
+        rows = [{"Commitment": c.id, "Measure": c.measure, "Status": c.status, "Evidence": c.evidence,
+                 "Implemented by": ", ".join(c.implemented_by) or "–"} for c in items]
+        return Html(paragraph(f"{len(items)} commitment(s) from last year's roadmap: {summary}.",
+                              heading="Commitments.").markup
+                    + table(pd.DataFrame(rows), caption="Last year's roadmap, followed up").markup)
+
+    def changes(self) -> Html:
+        """Since last year: maturity moves, measures and proxies added, removed or changed."""
+        if self.a.previous is None:
+            return paragraph("No previous year to compare with.", heading="Since last year.")
+        rows = [{"Change": c.kind, "Item": c.item,
+                 "Before": fmt(c.before, public=self.public, decimals=3) if isinstance(c.before, Value) else c.before,
+                 "After": fmt(c.after, public=self.public, decimals=3) if isinstance(c.after, Value) else c.after}
+                for c in self.a.changes]
+        if not rows:
+            return paragraph("No questionnaire answer, measure or proxy changed.", heading="Since last year.")
+        return table(pd.DataFrame(rows), caption=f"Since {self.a.previous.year}")
+
     # -- data quality --------------------------------------------------------------------
     def findings(self) -> Html:
         if not self.a.findings:
@@ -296,6 +323,33 @@ class SummaryBook:
                           + esc(", ".join(mismatched)), kind="error")
         return banner(esc(" ".join(parts)) + " Every computed rating matches the published report.",
                       kind="warn" if count else "ok")
+
+    def commitments(self) -> Html:
+        rows = []
+        for a in self.assessments.values():
+            counts = Counter(c.status for c in a.inputs.commitments)
+            rows.append({"Module": a.title, **{s: counts[s] for s in COMMITMENT_STATUSES}})
+        if not any(a.inputs.commitments for a in self.assessments.values()):
+            return paragraph("No commitments from a previous year.", heading="Commitments.")
+        return table(pd.DataFrame(rows), caption="Last year's commitments by status")
+
+    def changes(self) -> Html:
+        rows = []
+        for a in self.assessments.values():
+            if a.previous is None:
+                continue
+            counts = Counter(c.kind for c in a.changes)
+            rows.append({"Module": a.title, "Maturity up": counts["maturity up"],
+                         "Maturity down": counts["maturity down"],
+                         "Measures added / removed": f"{counts['measure added']} / {counts['measure removed']}",
+                         "Proxies added / removed / changed": (
+                             f"{counts['proxy added']} / {counts['proxy removed']} / "
+                             f"{sum(v for k, v in counts.items() if k.startswith('proxy changed'))}"),
+                         "Inherent": f"{a.previous.inherent} → {a.inherent.level}",
+                         "Residual": f"{a.previous.residual} → {a.residual.level}"})
+        if not rows:
+            return paragraph("No previous year to compare with.", heading="Since last year.")
+        return table(pd.DataFrame(rows), caption="Since last year, per module")
 
     def methodology_notes(self) -> Html:
         return bullet_list(self.method.notes) if self.method.notes else paragraph("No notes.")
