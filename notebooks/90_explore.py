@@ -30,6 +30,7 @@ year = 2024
 module = "consumer-protection"
 data_dir = None
 methodology = None
+interactive = True
 
 # %%
 # %matplotlib inline
@@ -71,4 +72,4 @@ book.measure_changes()
 # ## What-if (interactive in JupyterLab)
 
 # %% tags=["remove_cell"]
-book.whatif()
+book.whatif(interactive=interactive)

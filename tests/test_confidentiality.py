@@ -125,7 +125,7 @@ def leaks(folder: Path, numbers: set[float]) -> list[str]:
 # -- builds -----------------------------------------------------------------------------------
 def _private_copy(root: Path) -> Path:
     data = root / PRIVATE_FOLDER
-    for name in ("2023", "2024", "methodology"):
+    for name in ("2023", "2024", "methodology", "sor"):
         shutil.copytree(DATA_DIR / name, data / name)
     return data
 

@@ -68,8 +68,8 @@ def test_quality_findings_on_the_sample_data():
 # -- bad input ------------------------------------------------------------------------------
 @pytest.fixture
 def data_copy(tmp_path: Path) -> Path:
-    shutil.copytree(DATA_DIR / "2024", tmp_path / "2024")
-    shutil.copytree(DATA_DIR / "methodology", tmp_path / "methodology")
+    for name in ("2024", "methodology", "sor"):
+        shutil.copytree(DATA_DIR / name, tmp_path / name)
     return tmp_path
 
 

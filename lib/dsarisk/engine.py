@@ -20,7 +20,7 @@ from typing import Any
 from .exceptions import PipelineError
 
 KERNEL_START_TIMEOUT = 120
-CELL_TIMEOUT = 600
+CELL_TIMEOUT = 300  # no cell of ours takes more than seconds; a hung one fails the run
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ def plan_jobs(inputs: YearInputs, *, notebooks_dir: Path, executed_dir: Path, re
                         {**common, "module": module_id, "output_dir": str(results_dir)}))
     if not public:
         jobs.append(Job("explore", "Exploration", notebooks_dir / EXPLORE_NOTEBOOK, executed_dir / EXPLORE_NOTEBOOK,
-                        {"year": inputs.year, "data_dir": data_root}))
+                        {"year": inputs.year, "data_dir": data_root, "interactive": False}))
     return jobs
 
 

@@ -68,9 +68,10 @@ class ModuleBook:
         self.method = assessment.methodology
 
     # -- 1. risk definition and registry -------------------------------------------------
-    def header(self) -> Html:
-        return Html(f"{version_banner(self.public)}<p>Assessment year <strong>{self.a.year}</strong>, methodology "
-                    f"<strong>{esc(self.method.name)}</strong>.</p>"
+    def title_block(self) -> Html:
+        """The module's title, the version mark, the year and the methodology."""
+        return Html(f"<h1>{esc(self.a.title)}</h1>{version_banner(self.public)}<p>Assessment year "
+                    f"<strong>{self.a.year}</strong>, methodology <strong>{esc(self.method.name)}</strong>.</p>"
                     + (f"<p><em>{esc(self.item.note)}</em></p>" if self.item.note else ""))
 
     def definition(self) -> Html:
@@ -427,7 +428,11 @@ class ExploreBook:
         earlier = load_year(previous, data_dir=self.inputs.data_dir)
         return table(explore.measure_changes(earlier, self.inputs), caption="Maturity moves per measure area")
 
-    def whatif(self) -> object:
+    def whatif(self, *, interactive: bool) -> object:
+        """Sliders in JupyterLab; a note when executed unattended, where widgets can stall
+        the execution (nbclient waits on their messages)."""
+        if not interactive:
+            return paragraph("Run this notebook in JupyterLab for what-if sliders.")
         return explore.whatif_widget(self.focus)
 
 

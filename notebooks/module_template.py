@@ -1,12 +1,9 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
-#       format_version: '1.3'
-#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -14,16 +11,16 @@
 # ---
 
 # %% [markdown]
-# # Intellectual Property Rights
+# # Risk module assessment
 #
-# Counterfeit and infringing listings: how often they slip through, who is hurt, and how mature the brand-protection and notice handling are.
-#
-# Every number below is computed by the `dsarisk` library from the year's input files;
-# this notebook only lays the sections out. Run it for another year by changing `year`.
+# The template of every module notebook: `make notebooks` writes `NN_<module>.ipynb` from it,
+# one per module, each with its own `module` parameter. Every number below is computed by the
+# `dsarisk` library from the year's input files; the notebook only lays the sections out.
+# Run it for another year by changing `year`.
 
 # %% tags=["parameters"]
 year = 2024
-module = "intellectual-property"
+module = "prohibited-controlled-products"
 data_dir = None
 methodology = None
 public = False
@@ -34,7 +31,7 @@ output_dir = None
 from dsarisk.workbook import open_module
 
 book = open_module(year=year, module=module, data_dir=data_dir, methodology=methodology, public=public)
-book.header()
+book.title_block()
 
 # %% [markdown]
 # ## Risk definition and registry
