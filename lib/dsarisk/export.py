@@ -47,12 +47,12 @@ def merge(sections: Sequence[Section], *, title: str, public: bool) -> nbformat.
     links = "".join(f'<li><a href="#{s.anchor}">{html.escape(s.title)}</a></li>' for s in sections)
     merged.cells.append(nbformat.v4.new_markdown_cell(
         f"# {html.escape(title)}\n\n<nav class=\"dsarisk-toc\"><strong>Contents</strong><ol>{links}</ol></nav>"))
-    for section in sections:
-        source = first if section is sections[0] else nbformat.read(section.notebook, as_version=4)
+    for number, section in enumerate(sections):
+        source = first if number == 0 else nbformat.read(section.notebook, as_version=4)
         merged.cells.append(_anchor_cell(section, public))
-        for cell in source.cells:
+        for position, cell in enumerate(source.cells):
             cell = nbformat.from_dict(dict(cell))
-            cell.id = f"{section.anchor}-{cell.get('id', len(merged.cells))}"
+            cell.id = f"section{number}-cell{position}"  # unique across notebooks, within nbformat's 64
             merged.cells.append(cell)
     nbformat.validate(merged)
     return merged

@@ -32,7 +32,7 @@ def module_notebook(module_id: str, *, template: Path = TEMPLATE) -> nbformat.No
     cell.source = "\n".join(f'module = "{module_id}"' if line.startswith("module = ") else line for line in lines)
     notebook.metadata.pop("jupytext", None)
     for index, cell in enumerate(notebook.cells):
-        cell.id = f"{module_id}-{index:02d}"  # stable ids: rebuilding gives the same file
+        cell.id = f"{module_id[:40]}-{index:02d}"  # stable ids: rebuilding gives the same file
     return notebook
 
 
