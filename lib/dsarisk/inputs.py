@@ -423,7 +423,8 @@ def _refuse_values_to_update(year_dir: Path, modules: list[str] | None) -> None:
     for name in names:
         path = year_dir / name
         if path.is_file():
-            fields = _marked_fields(read_yaml(path, InputError))
+            where = {} if name == "assessment.yaml" else {"module": name.removesuffix(".yaml")}
+            fields = _marked_fields(read_yaml(path, InputError, **where))
             pending += [f"{name}: {', '.join(fields)}"] if fields else []
     if pending:
         count = sum(entry.count(",") + 1 for entry in pending)
