@@ -33,3 +33,17 @@ def write_yaml(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture
+def edit_module():
+    """Change one module file of a copied data folder in place: edit(data_dir, module, change)."""
+
+    def edit(data_dir: Path, module: str, change, *, year: str = "2024") -> Path:
+        path = data_dir / year / f"{module}.yaml"
+        data = yaml.safe_load(path.read_text())
+        change(data)
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    return edit

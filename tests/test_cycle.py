@@ -60,29 +60,21 @@ def test_a_scaffolded_year_fails_listing_what_needs_a_value(data_copy, capsys):
     assert "still marked TO UPDATE" in capsys.readouterr().err
 
 
-def _edit(data_copy: Path, module: str, change) -> Path:
-    path = data_copy / "2024" / f"{module}.yaml"
-    data = yaml.safe_load(path.read_text())
-    change(data)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
-def test_a_commitment_without_status_is_named(data_copy):
-    path = _edit(data_copy, "data-protection", lambda d: d["commitments"][1].pop("status"))
+def test_a_commitment_without_status_is_named(data_copy, edit_module):
+    path = edit_module(data_copy, "data-protection", lambda d: d["commitments"][1].pop("status"))
     with pytest.raises(InputError, match=rf"{path}: module 'data-protection': field 'commitments\[1\] \(dp-r23-2\)"
                                          r".status': commitment 'dp-r23-2' has no status"):
         load_year(2024, data_dir=data_copy)
 
 
-def test_every_roadmap_item_must_be_followed_up(data_copy):
-    _edit(data_copy, "content-compliance", lambda d: d["commitments"].pop(0))
+def test_every_roadmap_item_must_be_followed_up(data_copy, edit_module):
+    edit_module(data_copy, "content-compliance", lambda d: d["commitments"].pop(0))
     with pytest.raises(InputError, match="last year's roadmap item\\(s\\) cc-r23-1 have no commitment entry"):
         load_year(2024, data_dir=data_copy)
 
 
-def test_implemented_by_must_name_a_measure(data_copy):
-    _edit(data_copy, "intellectual-property", lambda d: d["commitments"][0].update(implemented_by=["ip-99"]))
+def test_implemented_by_must_name_a_measure(data_copy, edit_module):
+    edit_module(data_copy, "intellectual-property", lambda d: d["commitments"][0].update(implemented_by=["ip-99"]))
     with pytest.raises(InputError, match="implemented_by names no questionnaire measure: ip-99"):
         load_year(2024, data_dir=data_copy)
 

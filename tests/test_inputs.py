@@ -73,14 +73,6 @@ def data_copy(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _edit(data_dir: Path, module: str, change) -> Path:
-    path = data_dir / "2024" / f"{module}.yaml"
-    data = yaml.safe_load(path.read_text())
-    change(data)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
 def _proxy(data):
     return data["probability"]["proxies"][0]
 
@@ -100,8 +92,8 @@ def _proxy(data):
         (lambda d: d.update(surprise=1), "surprise", "unknown field"),
     ],
 )
-def test_bad_module_input_names_file_module_and_field(data_copy, change, field, message):
-    path = _edit(data_copy, "intellectual-property", change)
+def test_bad_module_input_names_file_module_and_field(data_copy, edit_module, change, field, message):
+    path = edit_module(data_copy, "intellectual-property", change)
     with pytest.raises(InputError) as info:
         load_year(2024, data_dir=data_copy)
     text = str(info.value)

@@ -59,6 +59,11 @@ class ScoreBand(_Strict):
     min: float
 
 
+def _check_weights(weights: dict[str, float], field: str) -> None:
+    if any(weight < 0 for weight in weights.values()) or sum(weights.values()) <= 0:
+        raise MethodologyError("weights must be non-negative and not all 0", field=field)
+
+
 def _as_levels(value: Any) -> Any:
     if isinstance(value, list):
         return [{"label": item} if isinstance(item, str) else item for item in value]
@@ -83,6 +88,18 @@ def _canonical(label: str, labels: list[str], field: str) -> str:
     return found
 
 
+class _LevelScale(_Strict):
+    """A scale of named levels, lowest first (a level's score is its 1-based position)."""
+
+    levels: list[Level] = Field(min_length=2)
+
+    _levels = field_validator("levels", mode="before")(_as_levels)
+
+    @property
+    def labels(self) -> list[str]:
+        return [level.label for level in self.levels]
+
+
 class ProbabilityScale(_Strict):
     """Probability levels banded on a rate (``unit`` is ``%`` unless a module counts otherwise)."""
 
@@ -95,18 +112,11 @@ class ProbabilityScale(_Strict):
         return [band.label for band in self.levels]
 
 
-class SeveritySpec(_Strict):
+class SeveritySpec(_LevelScale):
     """Severity levels (score = 1-based position) and how the three characteristics combine."""
 
-    levels: list[Level] = Field(min_length=2)
     aggregate: Literal["max", "mean", "median", "weighted"] = "max"
     weights: dict[Literal["scope", "scale", "remediability"], float] | None = None
-
-    _levels = field_validator("levels", mode="before")(_as_levels)
-
-    @property
-    def labels(self) -> list[str]:
-        return [level.label for level in self.levels]
 
     @model_validator(mode="after")
     def _weights_fit_aggregate(self) -> SeveritySpec:
@@ -116,8 +126,7 @@ class SeveritySpec(_Strict):
                     "a weighted aggregate needs a weight for each of scope, scale, remediability",
                     field="severity.weights",
                 )
-            if any(weight < 0 for weight in self.weights.values()) or sum(self.weights.values()) <= 0:
-                raise MethodologyError("weights must be non-negative and not all 0", field="severity.weights")
+            _check_weights(self.weights, "severity.weights")
         elif self.weights is not None:
             raise MethodologyError(
                 f"weights are only read with aggregate: weighted, not {self.aggregate}",
@@ -134,20 +143,13 @@ class InherentOverride(_Strict):
     level: str
 
 
-class InherentSpec(_Strict):
+class InherentSpec(_LevelScale):
     """Inherent risk = probability x severity, by lookup or by a banded score product."""
 
-    levels: list[Level] = Field(min_length=2)
     method: Literal["matrix", "product"] = "matrix"
     matrix: dict[str, list[str]] | None = None
     bands: list[ScoreBand] | None = None
     overrides: list[InherentOverride] = []
-
-    _levels = field_validator("levels", mode="before")(_as_levels)
-
-    @property
-    def labels(self) -> list[str]:
-        return [level.label for level in self.levels]
 
 
 class MaturityLevel(_Strict):
@@ -176,7 +178,7 @@ class EffectivenessSpec(_Strict):
         return [band.label for band in self.levels]
 
 
-class ResidualSpec(_Strict):
+class ResidualSpec(_LevelScale):
     """Residual risk from inherent risk and effectiveness.
 
     ``matrix`` looks the cell up; ``product`` multiplies the inherent value by
@@ -184,17 +186,10 @@ class ResidualSpec(_Strict):
     ``1 - effectiveness % / 100``. Both numeric methods are banded by ``bands``.
     """
 
-    levels: list[Level] = Field(min_length=2)
     method: Literal["matrix", "product", "reduction"] = "matrix"
     matrix: dict[str, list[str]] | None = None
     inherent_value: Literal["score", "level"] = "level"
     bands: list[ScoreBand] | None = None
-
-    _levels = field_validator("levels", mode="before")(_as_levels)
-
-    @property
-    def labels(self) -> list[str]:
-        return [level.label for level in self.levels]
 
 
 class Methodology(_Strict):
@@ -232,9 +227,7 @@ class Methodology(_Strict):
         self._check_inherent()
         self._check_residual()
         if self.effectiveness.components is not None:
-            weights = self.effectiveness.components
-            if any(weight < 0 for weight in weights.values()) or sum(weights.values()) <= 0:
-                raise MethodologyError("weights must be non-negative and not all 0", field="effectiveness.components")
+            _check_weights(self.effectiveness.components, "effectiveness.components")
         _check_unique([m.label for m in self.maturity], "maturity")
         return self
 

@@ -8,7 +8,6 @@ and never touches the previous one.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import importlib
 import json
 import os
@@ -28,6 +27,7 @@ import nbformat
 
 from .engine import Job, JobOutcome, execute_all
 from .exceptions import PipelineError
+from .hashing import sha256_file
 from .inputs import YearInputs, available_years, load_year
 from .paths import NOTEBOOKS_DIR, REPORTS_DIR
 
@@ -71,14 +71,6 @@ def plan_jobs(inputs: YearInputs, *, notebooks_dir: Path, executed_dir: Path, re
     return jobs
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 16), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _input_files(inputs: YearInputs) -> dict[str, Path]:
     """Every file the run read, named relative to the data folder (never an absolute path)."""
     files: dict[str, Path] = {}
@@ -113,8 +105,8 @@ def _manifest(inputs: YearInputs, jobs: Iterable[Job], outcomes: dict[str, JobOu
         "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "packages": versions,
-        "inputs": {name: _sha256(path) for name, path in _input_files(inputs).items()},
-        "notebooks": {job.name: {"source_sha256": _sha256(job.source),
+        "inputs": {name: sha256_file(path) for name, path in _input_files(inputs).items()},
+        "notebooks": {job.name: {"source_sha256": sha256_file(job.source),
                                  "seconds": round(outcomes[job.name].seconds, 2)} for job in jobs},
     }
 

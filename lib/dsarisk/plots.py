@@ -19,6 +19,7 @@ from matplotlib.patches import Rectangle
 
 from . import scoring
 from .methodology import Methodology
+from .sources import sor
 from .values import REDACTED
 
 _FALLBACK_COLORS = ["#2e7d32", "#9ccc65", "#fdd835", "#fb8c00", "#c62828", "#6a1b9a", "#212121"]
@@ -155,46 +156,38 @@ def questionnaire_chart(method: Methodology, *, maturity_counts: Mapping[str, in
     return figure
 
 
+def _share_bars(ax, frame: pd.DataFrame, *, title: str) -> None:
+    frame.plot.barh(ax=ax)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=len(frame.columns))
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("share of statements (%)")
+    ax.set_title(title, loc="left", fontsize=10)
+
+
 def sor_trend_chart(table: pd.DataFrame, *, platform: str) -> Figure:
     """One platform's statements per month and module, with the own-initiative and automated
     detection shares beside them."""
     rows = table[table["platform"] == platform]
-    monthly = rows.groupby(["month", "module"], as_index=False)[["statements", "own_initiative", "automated_detection"]].sum()
     figure = Figure(figsize=(11, 3.8), layout="constrained")
     left, right = figure.subplots(1, 2)
-    pivot = monthly.pivot(index="month", columns="module", values="statements").fillna(0)
+    pivot = rows.pivot_table(index="month", columns="module", values="statements", aggfunc="sum").fillna(0)
     pivot.reset_index(drop=True).plot(ax=left, marker="o")
     left.set_xticks(range(len(pivot)), pivot.index)
     left.set_title(f"{platform}: statements per month", loc="left", fontsize=10)
     left.set_ylabel("statements")
     left.legend(fontsize=7)
-    shares = monthly.groupby("module")[["statements", "own_initiative", "automated_detection"]].sum()
-    frame = pd.DataFrame({"own initiative": 100 * shares["own_initiative"] / shares["statements"],
-                          "automated detection": 100 * shares["automated_detection"] / shares["statements"]})
-    frame.plot.barh(ax=right)
-    right.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
-    right.set_xlim(0, 100)
-    right.set_xlabel("share of statements (%)")
-    right.set_title("Proactive and automated shares by module", loc="left", fontsize=10)
+    _share_bars(right, sor.shares(rows, "module")[["own initiative", "automated detection"]],
+                title="Proactive and automated shares by module")
     return figure
 
 
 def sor_platform_chart(table: pd.DataFrame, *, module: str) -> Figure:
     """Platforms side by side for one module: statements, own-initiative and automation shares."""
-    rows = table[table["module"] == module].groupby("platform")[
-        ["statements", "own_initiative", "automated_detection", "automated_decision_full"]].sum()
+    by_platform = sor.shares(table[table["module"] == module], "platform")
     figure = Figure(figsize=(11, 3.6), layout="constrained")
     left, right = figure.subplots(1, 2)
-    rows["statements"].sort_values().plot.barh(ax=left, color="#5c6bc0")
+    by_platform["statements"].sort_values().plot.barh(ax=left, color="#5c6bc0")
     left.set_title(f"{module}: statements by platform", loc="left", fontsize=10)
-    shares = pd.DataFrame({
-        "own initiative": 100 * rows["own_initiative"] / rows["statements"],
-        "automated detection": 100 * rows["automated_detection"] / rows["statements"],
-        "fully automated decision": 100 * rows["automated_decision_full"] / rows["statements"],
-    })
-    shares.plot.barh(ax=right)
-    right.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
-    right.set_xlim(0, 100)
-    right.set_xlabel("share of statements (%)")
-    right.set_title("Shares by platform", loc="left", fontsize=10)
+    _share_bars(right, by_platform[["own initiative", "automated detection", "fully automated decision"]],
+                title="Shares by platform")
     return figure

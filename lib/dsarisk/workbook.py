@@ -21,6 +21,7 @@ from .labels import canonical_label
 from .tables import Chart, Html, banner, bullet_list, esc, fmt, paragraph, render_parts, table
 from .paths import DATA_DIR
 from .sources.sor import SorAggregate, aggregate
+from .sources.sor import shares as sor_shares
 from .values import REDACTED, Value
 
 SHORT_NAMES = {
@@ -466,17 +467,11 @@ class SorBook:
                     + table(rejected, caption="Rejected rows, never dropped silently").markup)
 
     def profile(self) -> Html:
-        rows = self.table[self.table["platform"] == self.platform].groupby("module")[
-            ["statements", "own_initiative", "automated_detection", "automated_decision_full", "illegal"]].sum()
-        frame = pd.DataFrame({
-            "module": rows.index,
-            "statements": rows["statements"].map("{:,}".format),
-            "own initiative %": (100 * rows["own_initiative"] / rows["statements"]).round(1),
-            "automated detection %": (100 * rows["automated_detection"] / rows["statements"]).round(1),
-            "fully automated decision %": (100 * rows["automated_decision_full"] / rows["statements"]).round(1),
-            "illegal (vs incompatible) %": (100 * rows["illegal"] / rows["statements"]).round(1),
-        })
-        return table(frame, caption=f"{self.platform}: profile per risk module")
+        by_module = sor_shares(self.table[self.table["platform"] == self.platform], "module")
+        frame = by_module.round(1).reset_index()
+        frame["statements"] = by_module["statements"].map("{:,}".format).to_numpy()
+        return table(frame.rename(columns=lambda c: c if c in ("module", "statements") else f"{c} %"),
+                     caption=f"{self.platform}: profile per risk module")
 
     def trend(self) -> Chart:
         return Chart(plots.sor_trend_chart(self.table, platform=self.platform),

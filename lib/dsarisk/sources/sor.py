@@ -33,6 +33,7 @@ import pandas as pd
 import yaml
 
 from ..exceptions import InputError
+from ..hashing import sha256_file
 from ..paths import DATA_DIR
 
 SOR_DIR = DATA_DIR / "sor"
@@ -226,14 +227,6 @@ def discover(path: str | Path) -> list[Path]:
     return found
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_header(columns: list[str], origin: str) -> tuple[str, str]:
     """Validate a part's header; return (schema version, full or light)."""
     spec = schema()["columns"]
@@ -287,7 +280,7 @@ def iter_parts(files: Sequence[Path], workdir: Path, records: list[FileRecord]) 
     ``workdir``; the reader calls :meth:`Part.release` once it has read one); one FileRecord
     per file is appended to ``records``."""
     for path in files:
-        record = FileRecord(path.name, _sha256(path), layout="")
+        record = FileRecord(path.name, sha256_file(path), layout="")
         records.append(record)
         if path.name.endswith(".parquet"):
             import pyarrow.parquet as pq
@@ -336,6 +329,15 @@ class SorAggregate:
 
 
 GROUP_KEYS = ["platform", "module", "month"]
+SHARES = {"own initiative": "own_initiative", "automated detection": "automated_detection",
+          "fully automated decision": "automated_decision_full", "illegal (vs incompatible)": "illegal"}
+
+
+def shares(table: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Statements and the share (in %) of own-initiative, automated and illegal ones, per ``by``."""
+    totals = table.groupby(by)[["statements", *SHARES.values()]].sum()
+    return pd.DataFrame({"statements": totals["statements"],
+                         **{name: 100 * totals[column] / totals["statements"] for name, column in SHARES.items()}})
 
 
 def _finish(groups: list[pd.DataFrame], records: list[FileRecord], filters: Filters, engine: str) -> SorAggregate:
@@ -362,7 +364,7 @@ def _finish(groups: list[pd.DataFrame], records: list[FileRecord], filters: Filt
         "engine": engine,
         "files": [vars(record) for record in records],
         "filters": filters.describe(),
-        "mapping_sha256": _sha256(SOR_DIR / "categories.yaml"),
+        "mapping_sha256": sha256_file(SOR_DIR / "categories.yaml"),
         "rows_read": int(frame["statements"].sum()),
         "rows_rejected": sum(entry["rows"] for entry in reject_rows.values()),
         "rejected_by_reason": dict(sorted(reject_rows.items())),
