@@ -32,6 +32,7 @@ class Job:
     source: Path
     output: Path
     parameters: dict[str, Any]
+    cost: float = 1.0  # relative run time: the costliest start first, so no worker idles at the end
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,8 @@ def execute_all(jobs: list[Job], workers: int, on_done: Callable[[JobOutcome], N
     """
     outcomes: dict[str, JobOutcome] = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures: dict[Future[JobOutcome], Job] = {pool.submit(execute_job, job): job for job in jobs}
+        ordered = sorted(jobs, key=lambda job: -job.cost)
+        futures: dict[Future[JobOutcome], Job] = {pool.submit(execute_job, job): job for job in ordered}
         pending = set(futures)
         try:
             while pending:

@@ -8,6 +8,7 @@ reported as an :class:`InputError` naming the file, the module and the field.
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -508,6 +509,30 @@ def load_year(
         Naming file, module and field, for the first problem found.
     """
     root = Path(data_dir) if data_dir is not None else DATA_DIR
+    year_dir = root / str(year)
+    if year_dir.is_dir():
+        return _load_year_once(year, root, methodology, tuple(modules) if modules is not None else None,
+                               _fingerprint(year_dir, methodology))
+    return _load_year(year, root, methodology, modules)
+
+
+def _fingerprint(year_dir: Path, methodology: str | Path | None) -> tuple[object, ...]:
+    """What a loaded year depends on, cheaply: the files' names, sizes and modification times."""
+    files = sorted([*year_dir.glob("*.yaml"), *year_dir.parent.glob("methodology/*.yaml")])
+    if methodology is not None and Path(methodology).is_file():
+        files.append(Path(methodology))
+    return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+
+
+@lru_cache(maxsize=16)
+def _load_year_once(year: int, root: Path, methodology: str | Path | None, modules: tuple[str, ...] | None,
+                    fingerprint: tuple[object, ...]) -> YearInputs:
+    """Notebooks load the same years several times (the summary once per module's previous
+    year): the validated inputs are immutable, so the same files give the same object."""
+    return _load_year(year, root, methodology, list(modules) if modules is not None else None)
+
+
+def _load_year(year: int, root: Path, methodology: str | Path | None, modules: list[str] | None) -> YearInputs:
     year_dir = root / str(year)
     if not year_dir.is_dir():
         years = ", ".join(map(str, available_years(root))) or "none"

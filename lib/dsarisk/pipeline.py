@@ -23,8 +23,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 from .engine import Job, JobOutcome, execute_all
 from .exceptions import PipelineError
 from .hashing import sha256_file
@@ -67,7 +65,7 @@ def plan_jobs(inputs: YearInputs, *, notebooks_dir: Path, executed_dir: Path, re
                         {**common, "module": module_id, "output_dir": str(results_dir)}))
     if not public:
         jobs.append(Job("explore", "Exploration", notebooks_dir / EXPLORE_NOTEBOOK, executed_dir / EXPLORE_NOTEBOOK,
-                        {"year": inputs.year, "data_dir": data_root, "interactive": False}))
+                        {"year": inputs.year, "data_dir": data_root, "interactive": False}, cost=1.5))
     return jobs
 
 
@@ -131,6 +129,8 @@ PATH_OPTIONS = {"--data-dir": "<data_dir>", "--out-dir": "<out_dir>"}
 def _without_paths(job: Job) -> None:
     """Rewrite papermill's record of a public notebook (metadata and the injected cell)
     so that no local path, such as a private data folder, reaches the published folder."""
+    import nbformat  # imported here: its schema validator takes a second to import, public builds only
+
     notebook = nbformat.read(job.output, as_version=4)
     safe = {key: PATH_PARAMETERS.get(key, value) for key, value in job.parameters.items()}
     record = notebook.metadata.get("papermill", {})

@@ -19,6 +19,8 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import json
+import os
 import shutil
 import tempfile
 import zipfile
@@ -34,7 +36,7 @@ import yaml
 
 from ..exceptions import InputError
 from ..hashing import sha256_file
-from ..paths import DATA_DIR
+from ..paths import CACHE_DIR, DATA_DIR
 
 SOR_DIR = DATA_DIR / "sor"
 NOT_MAPPED = "(no module)"
@@ -429,12 +431,38 @@ def _collect(frame: Any) -> pd.DataFrame:
     return pd.DataFrame([row.asDict() for row in frame.collect()], columns=frame.columns)
 
 
-def aggregate(path: str | Path, filters: Filters = Filters(), *, engine: str = "duckdb") -> SorAggregate:
-    """Aggregate a dump with the named engine (``duckdb`` or ``spark``)."""
+def cache_key(files: Sequence[Path], filters: Filters) -> str:
+    """What determines an aggregate: the files' contents, the filters, the mapping and schema
+    files, and the SQL text itself (so a change of logic never reuses an old result)."""
+    digest = hashlib.sha256()
+    for part in [*(sha256_file(f) for f in files), json.dumps(filters.describe(), sort_keys=True),
+                 sha256_file(SOR_DIR / "categories.yaml"), sha256_file(SOR_DIR / "schema.yaml"),
+                 aggregate_sql(filters, has_territorial_scope=True), aggregate_sql(filters, has_territorial_scope=False)]:
+        digest.update(part.encode())
+    return digest.hexdigest()
+
+
+def aggregate(path: str | Path, filters: Filters = Filters(), *, engine: str = "duckdb",
+              cache_dir: Path | None = CACHE_DIR / "sor") -> SorAggregate:
+    """Aggregate a dump with the named engine (``duckdb`` or ``spark``), reusing a cached result
+    for the same files, filters and logic (``cache_dir=None`` always recomputes)."""
     engines = {"duckdb": aggregate_duckdb, "spark": aggregate_spark}
     if engine not in engines:
         raise InputError(f"unknown engine '{engine}' ({', '.join(engines)})", field="engine")
-    return engines[engine](path, filters)
+    cached = cache_dir / f"{cache_key(discover(path), filters)}.json" if cache_dir else None
+    if cached is not None and cached.is_file():
+        stored = json.loads(cached.read_text(encoding="utf-8"))
+        table = pd.DataFrame(stored["table"], columns=GROUP_KEYS + measure_columns())
+        return SorAggregate(table.astype({c: "int64" for c in measure_columns()}),
+                            {**stored["provenance"], "cache": "reused"})
+    result = engines[engine](path, filters)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        staging = cached.with_suffix(f".{os.getpid()}.tmp")
+        staging.write_text(json.dumps({"table": result.table.to_dict("records"), "provenance": result.provenance}),
+                           encoding="utf-8")
+        staging.replace(cached)  # atomic: concurrent runs never read half a file
+    return result
 
 
 def aggregate_spark(path: str | Path, filters: Filters = Filters(), *, spark: Any = None) -> SorAggregate:
