@@ -99,15 +99,29 @@ def execute_job(job: Job) -> JobOutcome:
     raise AssertionError("unreachable")
 
 
-def execute_all(jobs: list[Job], workers: int, on_done: Callable[[JobOutcome], None]) -> dict[str, JobOutcome]:
-    """Execute ``jobs`` on ``workers`` processes; stop at the first failed job.
+def warm_up() -> None:
+    """Import what a worker needs before its first job (run once per worker)."""
+    import papermill  # noqa: F401
 
-    ``on_done`` is called with each outcome as it arrives.
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes for notebooks, already importing papermill: start them early so that
+    their start-up overlaps whatever the caller does before submitting jobs."""
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+    for _ in range(workers):
+        pool.submit(warm_up)
+    return pool
+
+
+def execute_all(jobs: list[Job], workers: int, on_done: Callable[[JobOutcome], None], *,
+                pool: ProcessPoolExecutor | None = None) -> dict[str, JobOutcome]:
+    """Execute ``jobs`` on ``workers`` processes (of ``pool`` when given; it is shut down
+    here); stop at the first failed job. ``on_done`` is called with each outcome as it arrives.
     """
     outcomes: dict[str, JobOutcome] = {}
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    with pool or worker_pool(workers) as executor:
         ordered = sorted(jobs, key=lambda job: -job.cost)
-        futures: dict[Future[JobOutcome], Job] = {pool.submit(execute_job, job): job for job in ordered}
+        futures: dict[Future[JobOutcome], Job] = {executor.submit(execute_job, job): job for job in ordered}
         pending = set(futures)
         try:
             while pending:
@@ -127,5 +141,3 @@ def execute_all(jobs: list[Job], workers: int, on_done: Callable[[JobOutcome], N
                 other.cancel()
             raise
     return outcomes
-
-

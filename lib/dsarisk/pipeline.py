@@ -23,7 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .engine import Job, JobOutcome, execute_all
+from .engine import Job, JobOutcome, execute_all, worker_pool
 from .exceptions import PipelineError
 from .hashing import sha256_file
 from .inputs import YearInputs, available_years, load_year
@@ -208,7 +208,13 @@ def run_year(
         When a notebook fails, naming the module, the cell and the error.
     """
     started_at, clock = dt.datetime.now(dt.UTC), time.perf_counter()
-    inputs = load_year(year, data_dir=data_dir)
+    workers = jobs or os.cpu_count() or 1
+    pool = worker_pool(workers)  # the workers start while the inputs are validated
+    try:
+        inputs = load_year(year, data_dir=data_dir)
+    except BaseException:
+        pool.shutdown(cancel_futures=True)
+        raise
     out_root = Path(out_dir) if out_dir is not None else REPORTS_DIR
     out_root.mkdir(parents=True, exist_ok=True)
     name = f"{year}-public" if public else str(year)
@@ -229,7 +235,7 @@ def run_year(
                 progress(outcome.name, len(done), len(job_list))
 
         exporter = _preload("dsarisk.export")  # nbconvert takes over a second to import
-        outcomes = execute_all(job_list, jobs or os.cpu_count() or 1, report_progress)
+        outcomes = execute_all(job_list, workers, report_progress, pool=pool)
         failed = next((o for o in outcomes.values() if o.error), None)
         if failed is not None:
             kept = out_root / f"{name}-failed"
@@ -258,6 +264,7 @@ def run_year(
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         _swap_into_place(staging, final)
     finally:
+        pool.shutdown(cancel_futures=True)  # already done when the notebooks ran; not when planning failed
         shutil.rmtree(staging, ignore_errors=True)
     return RunResult(folder=final, durations={k: o.seconds for k, o in outcomes.items()},
                      seconds=time.perf_counter() - clock)
