@@ -10,13 +10,11 @@
 #     name: python3
 # ---
 
-# %% [markdown]
-# # Risk module assessment
-#
-# The template of every module notebook: `make notebooks` writes `NN_<module>.ipynb` from it,
-# one per module, each with its own `module` parameter. Every number below is computed by the
-# `dsarisk` library from the year's input files; the notebook only lays the sections out.
-# Run it for another year by changing `year`.
+# %% [markdown] tags=["remove_cell"]
+# **For analysts** (this note is left out of the report): every number below is computed by the
+# `dsarisk` library from the year's input files; the notebook only lays the sections out. Run it
+# for another year or module by changing the parameters. The five module notebooks are written
+# from `notebooks/module_template.py` by `make notebooks`: edit the template, not the copies.
 
 # %% tags=["parameters"]
 year = 2024

@@ -116,6 +116,13 @@ def _csv_bytes(table: pa.Table) -> bytes:
     return buffer.getvalue()
 
 
+def _member(name: str, day: dt.date, compress: int) -> zipfile.ZipInfo:
+    """A zip entry stamped with its day, not the clock: the same arguments give the same bytes."""
+    info = zipfile.ZipInfo(name, date_time=(day.year, day.month, day.day, 0, 0, 0))
+    info.compress_type = compress
+    return info
+
+
 def synthesize(out_dir: str | Path, *, rows: int, days: int, start: dt.date = dt.date(2025, 6, 29),
                seed: int = 0, light: bool = False, part_rows: int = 100_000, inner_rows: int = 1_000_000,
                malformed_share: float = 0.002) -> list[Path]:
@@ -140,9 +147,11 @@ def synthesize(out_dir: str | Path, *, rows: int, days: int, start: dt.date = dt
                         table = day_table(day, min(part_rows, inner_count - part_start),
                                           seed=seed * 1_000_003 + inner_index * 10_007 + part_index,
                                           light=light, malformed_share=malformed_share)
-                        inner.writestr(f"{stem}-{inner_index:05d}-{part_index:05d}.csv", _csv_bytes(table))
+                        inner.writestr(_member(f"{stem}-{inner_index:05d}-{part_index:05d}.csv", day,
+                                               zipfile.ZIP_DEFLATED), _csv_bytes(table), compresslevel=1)
                 payload = inner_buffer.getvalue()
-                outer.writestr(inner_name, payload)
-                outer.writestr(f"{inner_name}.sha1", hashlib.sha1(payload).hexdigest() + f"  {inner_name}\n")
+                outer.writestr(_member(inner_name, day, zipfile.ZIP_STORED), payload)
+                outer.writestr(_member(f"{inner_name}.sha1", day, zipfile.ZIP_STORED),
+                               hashlib.sha1(payload).hexdigest() + f"  {inner_name}\n")
         written.append(outer_path)
     return written
