@@ -44,12 +44,3 @@ class Value:
         """Return the number, or None when it must not be published."""
         return None if self.confidential else self.value
 
-
-def plain(value: Value | float | None) -> float | None:
-    """Return the bare number of a Value (or pass a number or None through)."""
-    return value.value if isinstance(value, Value) else value
-
-
-def any_confidential(*values: Value | float | None) -> bool:
-    """True when any of ``values`` is a confidential Value."""
-    return any(isinstance(v, Value) and v.confidential for v in values)
