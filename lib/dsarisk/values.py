@@ -40,7 +40,3 @@ class Value:
     __radd__ = __add__
     __rmul__ = __mul__
 
-    def public(self) -> float | None:
-        """Return the number, or None when it must not be published."""
-        return None if self.confidential else self.value
-
