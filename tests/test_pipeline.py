@@ -90,6 +90,7 @@ def test_manifest_lets_an_auditor_trace_the_run(reports):
     assert set(manifest["inputs"]) >= {"2024/assessment.yaml", "2024/data-protection.yaml",
                                        "methodology/year2.yaml", "2023/data-protection.yaml", "methodology/year1.yaml"}
     assert all(len(digest) == 64 for digest in manifest["inputs"].values())
+    assert {"sor/sample/sor-global-2024-03-01-full.zip", "sor/categories.yaml"} <= set(manifest["inputs"])
     assert set(manifest["notebooks"]) == {"summary", "explore", *MODULES}
     assert all(n["seconds"] > 0 for n in manifest["notebooks"].values())
     assert manifest["packages"]["papermill"] and manifest["started"] <= manifest["finished"]

@@ -71,6 +71,8 @@ def plan_jobs(inputs: YearInputs, *, notebooks_dir: Path, executed_dir: Path, re
 
 def _input_files(inputs: YearInputs) -> dict[str, Path]:
     """Every file the run read, named relative to the data folder (never an absolute path)."""
+    from .sources.sor import SOR_DIR, discover  # pandas-heavy; only needed here and by sor proxies
+
     files: dict[str, Path] = {}
     years = [inputs.year]
     if inputs.assessment.previous_year in available_years(inputs.data_dir):
@@ -78,6 +80,15 @@ def _input_files(inputs: YearInputs) -> dict[str, Path]:
     for year in years:
         for path in sorted((inputs.data_dir / str(year)).glob("*.yaml")):
             files[f"{year}/{path.name}"] = path
+    for item in inputs.modules.values():
+        for proxy in item.probability.proxies:
+            if proxy.sor is None:
+                continue
+            for path in [*discover(inputs.data_dir / str(inputs.year) / proxy.sor.path),
+                         SOR_DIR / "categories.yaml", SOR_DIR / "schema.yaml"]:
+                resolved = path.resolve()
+                inside = resolved.is_relative_to(inputs.data_dir.resolve())
+                files[str(resolved.relative_to(inputs.data_dir.resolve())) if inside else f"sor/{path.name}"] = path
     methodology = inputs.methodology_path
     files[f"methodology/{methodology.name}"] = methodology
     if years[1:]:
