@@ -321,9 +321,8 @@ def _field_of(error: ValidationError) -> tuple[str, str]:
     return ".".join(loc) or "(top level)", message
 
 
-def _validated(model: type[BaseModel], path: Path, module: str | None, *, data: Any = None) -> Any:
-    if data is None:
-        data = read_yaml(path, InputError, module=module) if module else read_yaml(path, InputError)
+def _validated(model: type[BaseModel], path: Path, module: str | None) -> Any:
+    data = read_yaml(path, InputError, module=module) if module else read_yaml(path, InputError)
     if not isinstance(data, dict):
         raise InputError("the file must be a YAML mapping", file=path, module=module)
     try:
@@ -333,17 +332,9 @@ def _validated(model: type[BaseModel], path: Path, module: str | None, *, data: 
         raise InputError(message, file=path, module=module, field=field) from None
 
 
-def _validated_raw(path: Path, module: str) -> dict[str, Any]:
-    data = read_yaml(path, InputError, module=module)
-    if not isinstance(data, dict):
-        raise InputError("the file must be a YAML mapping", file=path, module=module)
-    return data
-
-
-def _resolve_sor(data: dict[str, Any], year_dir: Path, path: Path, module: str) -> ModuleInput:
-    """Validate a module file, counting the incidents of proxies that cite the Transparency
-    Database (their source text then says which files and filters gave the count)."""
-    item: ModuleInput = _validated(ModuleInput, path, module, data=data)
+def _resolve_sor(item: ModuleInput, year_dir: Path, path: Path, module: str) -> ModuleInput:
+    """Count the incidents of proxies that cite the Transparency Database (their source text
+    then says which files and filters gave the count)."""
     if not any(proxy.sor for proxy in item.probability.proxies):
         return item
     from .sources.sor import Filters, aggregate
@@ -551,7 +542,7 @@ def _load_year(year: int, root: Path, methodology: str | Path | None, modules: l
         path = year_dir / f"{module_id}.yaml"
         if not path.is_file():
             raise InputError("module file is missing", file=path, module=module_id)
-        item: ModuleInput = _resolve_sor(_validated_raw(path, module_id), root / str(year), path, module_id)
+        item = _resolve_sor(_validated(ModuleInput, path, module_id), root / str(year), path, module_id)
         if item.module != module_id:
             raise InputError(f"file declares module '{item.module}'", file=path, module=module_id, field="module")
         _check_against_methodology(item, method, path)

@@ -87,14 +87,13 @@ def stated_percentages(item: ModuleInput) -> list[Finding]:
 
 def periods_outside(item: ModuleInput, period: Period) -> list[Finding]:
     """Proxies and figures measured (partly) outside the assessment period."""
-    findings = []
-    for where, label, _, own in _figures(item):
-        if own is not None and not own.within(period):
-            findings.append(Finding(
-                "period outside the assessment period", item.module, where,
-                (f"'{label}' covers {own}, outside the assessment period {period}",),
-            ))
-    return list(dict.fromkeys(findings))
+    # one finding per proxy, not one per count of it: a proxy's counts share its period
+    measured = [(f"probability.proxies.{p.id}", p.label, p.period) for p in item.probability.proxies]
+    measured += [(f"factors.{factor.factor}", figure.label, figure.period)
+                 for factor in item.factors for figure in factor.figures]
+    return [Finding("period outside the assessment period", item.module, where,
+                    (f"'{label}' covers {own}, outside the assessment period {period}",))
+            for where, label, own in measured if own is not None and not own.within(period)]
 
 
 def module_findings(inputs: YearInputs, module_id: str) -> list[Finding]:
