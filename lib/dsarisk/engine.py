@@ -7,10 +7,11 @@ module before it can start its kernel, so what it imports is paid once per worke
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -21,6 +22,7 @@ from .exceptions import PipelineError
 
 KERNEL_START_TIMEOUT = 120
 CELL_TIMEOUT = 300  # no cell of ours takes more than seconds; a hung one fails the run
+KERNEL_LOG = "kernel.log"
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,13 @@ class JobOutcome:
 
 def _ipc_kernel_manager(sockets: Path) -> type:
     """A kernel manager talking to its kernel over unix sockets in ``sockets``: kernels
-    started together cannot collide on TCP ports, and nothing listens on the network."""
+    started together cannot collide on TCP ports, and nothing listens on the network.
+
+    The kernel process's own stderr (its log, not the cells' output, which comes over the
+    sockets) goes to ``sockets/kernel.log``: jupyter_client interrupts every kernel before
+    shutting it down, and the kernel's "KeyboardInterrupt caught" line would otherwise reach
+    the terminal after each notebook; the log is quoted when a kernel fails.
+    """
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
 
@@ -60,7 +68,20 @@ def _ipc_kernel_manager(sockets: Path) -> type:
         def _default_ip(self) -> str:
             return str(sockets / "kernel")
 
+        async def start_kernel(self, **kw: Any) -> None:
+            with open(sockets / KERNEL_LOG, "ab") as log:  # the kernel keeps its own descriptor
+                await super().start_kernel(stderr=log, **kw)
+
     return IpcKernelManager
+
+
+def _kernel_log_tail(sockets: Path, lines: int = 5) -> str:
+    try:
+        text = (sockets / KERNEL_LOG).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    tail = [line for line in text.splitlines() if line.strip()][-lines:]
+    return f" (kernel log: {' | '.join(tail)})" if tail else ""
 
 
 def _is_kernel_start_failure(error: BaseException) -> bool:
@@ -95,12 +116,24 @@ def execute_job(job: Job) -> JobOutcome:
             except Exception as exc:  # a kernel that would not start or died: name it, never hang
                 if attempt == 1 and _is_kernel_start_failure(exc):
                     continue
-                return JobOutcome(job.name, time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}")
+                return JobOutcome(job.name, time.perf_counter() - started,
+                                  error=f"{type(exc).__name__}: {exc}{_kernel_log_tail(Path(sockets))}")
     raise AssertionError("unreachable")
+
+
+def skip_iri_format_checker() -> None:
+    """Keep jsonschema (imported by nbformat, hence by papermill and nbconvert) from importing
+    ``rfc3987_syntax``: that import compiles dozens of Lark grammars, over a second per process,
+    only to check the ``iri`` formats that no notebook schema uses
+    (python-jsonschema/jsonschema#1428). jsonschema treats the module as optional; call this
+    before jsonschema is first imported in the process."""
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]  # None: "not installed"
 
 
 def warm_up() -> None:
     """Import what a worker needs before its first job (run once per worker)."""
+    skip_iri_format_checker()
     import papermill  # noqa: F401
 
 
@@ -115,29 +148,28 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
 
 def execute_all(jobs: list[Job], workers: int, on_done: Callable[[JobOutcome], None], *,
                 pool: ProcessPoolExecutor | None = None) -> dict[str, JobOutcome]:
-    """Execute ``jobs`` on ``workers`` processes (of ``pool`` when given; it is shut down
-    here); stop at the first failed job. ``on_done`` is called with each outcome as it arrives.
+    """Execute ``jobs`` on ``workers`` processes (of ``pool`` when given: the caller shuts it
+    down); stop at the first failed job. ``on_done`` is called with each outcome as it arrives.
     """
     outcomes: dict[str, JobOutcome] = {}
-    with pool or worker_pool(workers) as executor:
-        ordered = sorted(jobs, key=lambda job: -job.cost)
-        futures: dict[Future[JobOutcome], Job] = {executor.submit(execute_job, job): job for job in ordered}
-        pending = set(futures)
-        try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                for future in done:
-                    outcome = future.result()
-                    outcomes[outcome.name] = outcome
-                    on_done(outcome)
-                    if outcome.error:
-                        for other in pending:
-                            other.cancel()
-                        return outcomes
-        except BrokenProcessPool:
-            raise PipelineError("a notebook worker process died (out of memory or killed); no report was written") from None
-        except BaseException:
-            for other in pending:
-                other.cancel()
-            raise
+    executor = pool or worker_pool(workers)
+    ordered = sorted(jobs, key=lambda job: -job.cost)
+    futures: dict[Future[JobOutcome], Job] = {executor.submit(execute_job, job): job for job in ordered}
+    pending = set(futures)
+    try:
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                outcome = future.result()
+                outcomes[outcome.name] = outcome
+                on_done(outcome)
+                if outcome.error:
+                    return outcomes
+    except BrokenProcessPool:
+        raise PipelineError("a notebook worker process died (out of memory or killed); no report was written") from None
+    finally:
+        for other in pending:
+            other.cancel()
+        if pool is None:
+            executor.shutdown()
     return outcomes

@@ -1,15 +1,18 @@
 """Assemble executed notebooks into one self-contained HTML report.
 
-The notebooks are merged with nbformat (cell ids made unique per notebook) and
-exported once with nbconvert's HTMLExporter, code hidden. Plots are already
-inline as base64 PNG; the template loads nothing from the network.
+Each executed notebook is rendered on its own (``render_section``) with nbconvert's
+HTMLExporter, code hidden, so that the pipeline can render a notebook as soon as it
+is done while others still run; ``write_report`` then places the sections, in report
+order, into one page that holds the title, the table of contents and the styles.
+Plots are already inline as base64 PNG; the templates load nothing from the network.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import nbformat
@@ -17,6 +20,9 @@ from nbconvert import HTMLExporter
 from nbconvert.preprocessors import TagRemovePreprocessor
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+PAGE_TEMPLATE = "dsarisk"
+SECTION_TEMPLATE = "dsarisk_section"
+SECTIONS_MARK = "<!-- dsarisk:sections -->"  # written by the page template where the sections go
 REMOVE_TAG = "remove_cell"
 
 
@@ -29,6 +35,21 @@ class Section:
     notebook: Path
 
 
+@cache
+def _exporter(template: str) -> HTMLExporter:
+    exporter = HTMLExporter(
+        template_name=template,
+        extra_template_basedirs=[str(TEMPLATES_DIR)],
+        extra_template_paths=[str(TEMPLATES_DIR)],  # lets one of our templates extend another
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=False,
+    )
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={REMOVE_TAG}, enabled=True), enabled=True)
+    return exporter
+
+
 def _anchor_cell(section: Section, public: bool) -> nbformat.NotebookNode:
     mark = "Non-confidential version" if public else "Confidential: internal version"
     kind = "public" if public else "internal"
@@ -38,42 +59,55 @@ def _anchor_cell(section: Section, public: bool) -> nbformat.NotebookNode:
     )
 
 
-def merge(sections: Sequence[Section], *, title: str, public: bool) -> nbformat.NotebookNode:
-    """One notebook holding a table of contents and then every section's cells."""
-    merged = nbformat.v4.new_notebook()
-    first = nbformat.read(sections[0].notebook, as_version=4)
-    merged.metadata = {"kernelspec": first.metadata.get("kernelspec", {}), "title": title,
-                       "language_info": first.metadata.get("language_info", {})}
-    links = "".join(f'<li><a href="#{s.anchor}">{html.escape(s.title)}</a></li>' for s in sections)
-    merged.cells.append(nbformat.v4.new_markdown_cell(
-        f"# {html.escape(title)}\n\n<nav class=\"dsarisk-toc\"><strong>Contents</strong><ol>{links}</ol></nav>"))
-    for number, section in enumerate(sections):
-        source = first if number == 0 else nbformat.read(section.notebook, as_version=4)
-        merged.cells.append(_anchor_cell(section, public))
-        for position, cell in enumerate(source.cells):
-            cell = nbformat.from_dict(dict(cell))
-            cell.id = f"section{number}-cell{position}"  # unique across notebooks, within nbformat's 64
-            merged.cells.append(cell)
-    nbformat.validate(merged)
-    return merged
+def render_section(section: Section, number: int, *, public: bool) -> str:
+    """The HTML of one executed notebook, headed by its anchor and version mark: the
+    visible outputs and markdown only, without the page around them.
 
-
-def to_html(notebook: nbformat.NotebookNode) -> str:
-    """Export a notebook as one HTML page with code, prompts and tagged cells hidden."""
-    exporter = HTMLExporter(
-        template_name="dsarisk",
-        extra_template_basedirs=[str(TEMPLATES_DIR)],
-        exclude_input=True,
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
-        embed_images=False,
-    )
-    exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={REMOVE_TAG}, enabled=True), enabled=True)
-    body, _ = exporter.from_notebook_node(notebook)
+    ``number`` is the section's position in the report; it makes cell ids unique
+    across the sections of one page.
+    """
+    notebook = nbformat.read(section.notebook, as_version=4)
+    notebook.cells.insert(0, _anchor_cell(section, public))
+    for position, cell in enumerate(notebook.cells):
+        cell.id = f"section{number}-cell{position}"
+    body, _ = _exporter(SECTION_TEMPLATE).from_notebook_node(notebook)
     return body
 
 
-def write_report(sections: Sequence[Section], path: Path, *, title: str, public: bool) -> Path:
-    """Merge ``sections`` and write the HTML report to ``path``."""
-    path.write_text(to_html(merge(sections, title=title, public=public)), encoding="utf-8")
-    return path
+class Report:
+    """The report page of ``sections``: a title, a table of contents, then every section in
+    order. Sections can be rendered one at a time, as their notebooks become ready."""
+
+    def __init__(self, sections: Sequence[Section], *, title: str, public: bool) -> None:
+        self.sections = list(sections)
+        self.title = title
+        self.public = public
+        self._page: str | None = None
+        self._bodies: dict[str, str] = {}
+
+    def render(self, anchors: Iterable[str] | None = None) -> None:
+        """Render the page and the sections named in ``anchors`` (all by default), each once."""
+        if self._page is None:
+            self._page = self._render_page()
+        wanted = None if anchors is None else set(anchors)
+        for number, section in enumerate(self.sections):
+            if section.anchor not in self._bodies and (wanted is None or section.anchor in wanted):
+                self._bodies[section.anchor] = render_section(section, number, public=self.public)
+
+    def write(self, path: Path) -> Path:
+        """Render what is left and write the page to ``path``."""
+        self.render()
+        assert self._page is not None
+        bodies = "".join(self._bodies[section.anchor] for section in self.sections)
+        path.write_text(self._page.replace(SECTIONS_MARK, bodies), encoding="utf-8")
+        return path
+
+    def _render_page(self) -> str:
+        links = "".join(f'<li><a href="#{s.anchor}">{html.escape(s.title)}</a></li>' for s in self.sections)
+        notebook = nbformat.v4.new_notebook(metadata={"title": self.title})
+        notebook.cells.append(nbformat.v4.new_markdown_cell(
+            f"# {html.escape(self.title)}\n\n<nav class=\"dsarisk-toc\"><strong>Contents</strong><ol>{links}</ol></nav>"))
+        page, _ = _exporter(PAGE_TEMPLATE).from_notebook_node(notebook)
+        if page.count(SECTIONS_MARK) != 1:
+            raise AssertionError(f"the {PAGE_TEMPLATE} template must hold {SECTIONS_MARK} exactly once")
+        return page

@@ -23,7 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .engine import Job, JobOutcome, execute_all, worker_pool
+from .engine import Job, JobOutcome, execute_all, skip_iri_format_checker, worker_pool
 from .exceptions import PipelineError
 from .hashing import sha256_file
 from .inputs import YearInputs, available_years, load_year
@@ -184,6 +184,51 @@ def _swap_into_place(staging: Path, final: Path) -> None:
         shutil.rmtree(retired, ignore_errors=True)
 
 
+class _ReportWriter:
+    """Renders each executed notebook into its report section as soon as a worker would
+    otherwise sit idle (fewer notebooks left than workers), so that little remains to do
+    once the last notebook is done."""
+
+    def __init__(self, jobs: list[Job], *, workers: int, public: bool, title: str) -> None:
+        self.jobs = jobs
+        self.workers = workers
+        self.public = public
+        self.title = title
+        self.done: list[str] = []
+        self._rendered: set[str] = set()
+        self._report: Any = None  # a dsarisk.export.Report, once nbconvert is imported
+        skip_iri_format_checker()
+        self._import = _preload("dsarisk.export")  # nbconvert takes a second to import
+
+    def notebook_done(self, outcome: JobOutcome) -> None:
+        self.done.append(outcome.name)
+        if not outcome.error and len(self.jobs) - len(self.done) < self.workers:
+            self._render(self.done)
+
+    def write(self, path: Path) -> None:
+        """Write the report page with every section, in report order."""
+        self._render([job.name for job in self.jobs])
+        self._report.write(path)
+
+    def _render(self, names: list[str]) -> None:
+        if self._report is None:
+            self._import.join()
+            from .export import Report, Section
+
+            self._report = Report([Section(self._anchor(job), job.title, job.output) for job in self.jobs],
+                                  title=self.title, public=self.public)
+        fresh = [job for job in self.jobs if job.name in names and job.name not in self._rendered]
+        for job in fresh:
+            if self.public:
+                _without_paths(job)
+            self._rendered.add(job.name)
+        self._report.render(self._anchor(job) for job in fresh)
+
+    @staticmethod
+    def _anchor(job: Job) -> str:
+        return f"section-{job.name}"
+
+
 def run_year(
     year: int,
     *,
@@ -238,15 +283,16 @@ def run_year(
         notebooks.mkdir()
         job_list = plan_jobs(inputs, notebooks_dir=notebooks_dir, executed_dir=notebooks, results_dir=results,
                              public=public)
-        done: list[str] = []
+        report = _ReportWriter(job_list, workers=workers, public=public,
+                               title=f"DSA systemic risk assessment {year}: {inputs.assessment.platform}")
 
-        def report_progress(outcome: JobOutcome) -> None:
-            done.append(outcome.name)
+        def on_done(outcome: JobOutcome) -> None:
+            report.notebook_done(outcome)
             if progress:
-                progress(outcome.name, len(done), len(job_list))
+                progress(outcome.name, len(report.done), len(job_list))
 
-        exporter = _preload("dsarisk.export")  # nbconvert takes over a second to import
-        outcomes = execute_all(job_list, workers, report_progress, pool=pool)
+        outcomes = execute_all(job_list, workers, on_done, pool=pool)
+        pool.shutdown(wait=False)  # the workers exit while the report is written
         failed = next((o for o in outcomes.values() if o.error), None)
         if failed is not None:
             kept = out_root / f"{name}-failed"
@@ -258,18 +304,10 @@ def run_year(
                 f"module '{failed.name}' failed at {where}: {failed.error} "
                 f"(executed notebook kept at {kept / job.output.name})",
                 module=failed.name, cell=failed.cell, notebook=kept / job.output.name)
-        if public:
-            for job in job_list:
-                _without_paths(job)
         summary = _summary(inputs, results, public)
         shutil.rmtree(results)
         (staging / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        title = f"DSA systemic risk assessment {year}: {inputs.assessment.platform}"
-        exporter.join()
-        from .export import Section, write_report
-
-        write_report([Section(f"section-{job.name}", job.title, job.output) for job in job_list],
-                     staging / "report.html", title=title, public=public)
+        report.write(staging / "report.html")
         manifest = _manifest(inputs, job_list, outcomes, command=command or [Path(sys.argv[0]).name, *sys.argv[1:]],
                              started=started_at, public=public)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

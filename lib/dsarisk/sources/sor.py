@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from ..exceptions import InputError
 from ..hashing import sha256_file
+from ..methodology import read_yaml
 from ..paths import CACHE_DIR, DATA_DIR
 
 SOR_DIR = DATA_DIR / "sor"
@@ -49,12 +49,12 @@ class SorError(InputError):
 
 @cache
 def schema() -> dict[str, Any]:
-    return yaml.safe_load((SOR_DIR / "schema.yaml").read_text(encoding="utf-8"))
+    return read_yaml(SOR_DIR / "schema.yaml", SorError)
 
 
 @cache
 def categories() -> dict[str, dict[str, str | None]]:
-    return yaml.safe_load((SOR_DIR / "categories.yaml").read_text(encoding="utf-8"))
+    return read_yaml(SOR_DIR / "categories.yaml", SorError)
 
 
 def category_modules() -> dict[str, str | None]:

@@ -1,0 +1,51 @@
+"""The notebook engine: outcomes as they arrive, a dead kernel named with its log, a quiet terminal."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from dsarisk.engine import Job, execute_all, execute_job
+
+pytestmark = pytest.mark.notebook
+
+
+def _notebook(folder: Path, name: str, *sources: str) -> Path:
+    notebook = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                                 "language": "python"}})
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    path = folder / f"{name}.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
+def _job(folder: Path, name: str, *sources: str) -> Job:
+    return Job(name, name, _notebook(folder, name, *sources), folder / f"{name}-out.ipynb", {})
+
+
+def test_each_outcome_is_reported_when_its_notebook_finishes(tmp_path):
+    arrivals: dict[str, float] = {}
+    jobs = [_job(tmp_path, "slow", "import time; time.sleep(6)"), _job(tmp_path, "fast", "x = 1")]
+    outcomes = execute_all(jobs, 2, lambda outcome: arrivals.setdefault(outcome.name, time.monotonic()))
+    assert not any(outcome.error for outcome in outcomes.values())
+    assert arrivals["slow"] - arrivals["fast"] > 3, "the fast notebook was reported only when the slow one ended"
+
+
+def test_a_dead_kernel_is_named_with_the_end_of_its_log(tmp_path):
+    job = _job(tmp_path, "dies", "import os, sys\nsys.__stderr__.write('last words of the kernel\\n')\n"
+                                 "sys.__stderr__.flush()\nos._exit(3)")
+    outcome = execute_job(job)
+    assert outcome.error is not None
+    assert "DeadKernelError" in outcome.error and "last words of the kernel" in outcome.error
+
+
+def test_the_kernel_log_stays_off_the_terminal(tmp_path, capfd):
+    outcome = execute_job(_job(tmp_path, "quiet", "x = 1", "print('to the notebook')"))
+    assert outcome.error is None
+    terminal = capfd.readouterr()
+    assert "IPKernelApp" not in terminal.err and "KeyboardInterrupt" not in terminal.err
+    executed = nbformat.read(tmp_path / "quiet-out.ipynb", as_version=4)
+    assert executed.cells[1].outputs[0].text == "to the notebook\n"
