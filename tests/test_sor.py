@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import gzip
 import hashlib
 import shutil
 import subprocess
@@ -18,7 +20,7 @@ import pytest
 from dsarisk.cli import main
 from dsarisk.inputs import load_year
 from dsarisk.paths import PROJECT_ROOT
-from dsarisk.sources.sor import Filters, SorError, aggregate_duckdb, aggregate_spark
+from dsarisk.sources.sor import Filters, SorError, aggregate_duckdb, aggregate_spark, iter_parts
 from dsarisk.sources.sor_synth import day_table, synthesize
 
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
@@ -92,10 +94,14 @@ def test_every_format_gives_the_same_aggregate(tmp_path):
     zipped.mkdir()
     with zipfile.ZipFile(zipped / "sor.csv.zip", "w", zipfile.ZIP_DEFLATED) as archive:
         archive.write(plain, "sor.csv")
+    nested = tmp_path / "nested"
+    nested.mkdir()
+    with zipfile.ZipFile(nested / "sor.zip", "w", zipfile.ZIP_STORED) as outer:
+        outer.write(zipped / "sor.csv.zip", "sor-00000.csv.zip")
     parquet = tmp_path / "parquet"
     parquet.mkdir()
     pq.write_table(table, parquet / "sor.parquet")
-    results = [aggregate_duckdb(folder).table for folder in (plain.parent, zipped, parquet)]
+    results = [aggregate_duckdb(folder).table for folder in (plain.parent, zipped, nested, parquet)]
     for other in results[1:]:
         pd.testing.assert_frame_equal(results[0], other)
     assert len(results[0]) > 5
@@ -114,7 +120,49 @@ def test_light_dump_and_territorial_scope(tmp_path):
     assert (eu.provenance["rows_filtered_out"], anywhere.provenance["rows_aggregated"]) == (4, 10)
 
 
+def test_nested_parts_reach_the_engine_still_compressed(dump, tmp_path):
+    """Inside a nested zip, whose inner archives pass the outer zip's CRC, deflated parts are
+    handed to the engine as gzip without Python inflating them; a top-level zipped CSV, whose
+    bytes nothing checked yet, is extracted through zipfile (which checks its CRC)."""
+    records: list = []
+    nested = list(iter_parts([dump / "sor-global-2025-06-29-full.zip"], tmp_path, records))
+    assert nested and {part.kind for part in nested} == {"csv.gz"}
+    assert all(part.path.read_bytes()[:2] == b"\x1f\x8b" for part in nested)
+    with gzip.open(nested[0].path, "rt", encoding="utf-8") as part:  # a valid gzip, trailer included
+        assert next(csv.reader(part)) == nested[0].columns
+        assert sum(1 for _ in part) == 2_000
+    with zipfile.ZipFile(tmp_path / "top.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("top.csv", gzip.decompress(nested[0].path.read_bytes()))
+    (tmp_path / "work").mkdir()
+    top = list(iter_parts([tmp_path / "top.zip"], tmp_path / "work", records))
+    assert [part.kind for part in top] == ["csv"]
+
+
 # -- bad input -------------------------------------------------------------------------------
+def test_a_damaged_byte_inside_a_nested_part_is_caught(dump, tmp_path):
+    source = dump / "sor-global-2025-06-29-full.zip"
+    data = bytearray(source.read_bytes())
+    with zipfile.ZipFile(source) as outer:
+        inner = outer.getinfo("sor-global-2025-06-29-full-00000.csv.zip")
+    data[inner.header_offset + 30 + len(inner.filename) + inner.compress_size // 2] ^= 0xFF
+    damaged = tmp_path / source.name
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(SorError, match=rf"{damaged.name}!sor-global-2025-06-29-full-00000.csv.zip: truncated or corrupt"):
+        aggregate_duckdb(damaged)
+
+
+def test_an_unreadable_row_names_its_part_and_line(tmp_path):
+    for seed in range(3):
+        frame = day_table(dt.date(2025, 7, 2), 30, seed=seed, light=False, malformed_share=0).to_pandas()
+        frame.to_csv(tmp_path / f"day-{seed}.csv", index=False)
+    lines = (tmp_path / "day-1.csv").read_text().splitlines()
+    lines[5] += ',"unterminated'
+    (tmp_path / "day-1.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(SorError) as info:
+        aggregate_duckdb(tmp_path)
+    message = str(info.value)
+    assert message.startswith("day-1.csv: unreadable (") and "Line: 6" in message
+    assert "\n" not in message and str(tmp_path) not in message
 def test_truncated_zip_names_the_file(dump, tmp_path):
     source = dump / "sor-global-2025-06-29-full.zip"
     broken = tmp_path / source.name
@@ -142,12 +190,17 @@ def test_malformed_values_are_counted_never_dropped(tmp_path):
     frame.loc[1, "territorial_scope"] = "DE,FR"
     frame.loc[2, "category"] = "STATEMENT_CATEGORY_MADE_UP"
     frame.loc[3, "decision_visibility"] = '["DECISION_VISIBILITY_CONTENT_REMOVED"'
+    # several faults in one row: the first in the order date, values, arrays is reported
+    frame.loc[4, ["application_date", "category"]] = ["2025-13-01", "STATEMENT_CATEGORY_MADE_UP"]
+    frame.loc[5, ["source_type", "content_type", "territorial_scope"]] = ["SOURCE_PIGEON", "[x]", "DE"]
+    frame.loc[6, ["content_type", "territorial_scope"]] = ['["CONTENT_TYPE_TEXT",', "DE"]
     frame.to_csv(tmp_path / "bad.csv", index=False)
     result = aggregate_duckdb(tmp_path / "bad.csv")
     reasons = {k: v["rows"] for k, v in result.provenance["rejected_by_reason"].items()}
-    assert reasons == {"malformed application_date": 1, "malformed territorial_scope array": 1,
-                       "unknown category": 1, "malformed decision_visibility array": 1}
-    assert result.provenance["rows_aggregated"] == 46
+    assert reasons == {"malformed application_date": 2, "malformed territorial_scope array": 1,
+                       "unknown category": 1, "malformed decision_visibility array": 1, "unknown source_type": 1,
+                       "malformed content_type array": 1}
+    assert result.provenance["rows_aggregated"] == 43
 
 
 # -- into the workbook -----------------------------------------------------------------------

@@ -9,8 +9,9 @@ The aggregation is one SQL text (:func:`aggregate_sql`) run unchanged by two eng
 DuckDB, embedded, the default, streaming one CSV part at a time so that memory stays bounded
 whatever the size of the dump; and Apache Spark, for data beyond one machine. One SQL text
 rather than a dataframe library keeps the aggregation reviewable as it is executed and adds
-no dependency; it uses only what both dialects share (CASE, LIKE, substr, length,
-regexp_extract with classes that need no escaping).
+no dependency; it uses only what both dialects share (CASE, LIKE, substr, and Spark's
+``regexp_like``, which DuckDB gets as a one-line macro; patterns need no backslash, since the
+two dialects escape string literals differently).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import io
 import json
 import os
 import shutil
+import struct
 import tempfile
 import zipfile
 import zlib
@@ -29,7 +31,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pandas as pd
 
@@ -85,33 +87,43 @@ def _quoted(values: Sequence[str]) -> str:
 
 def _valid_array(column: str, item: str) -> str:
     """SQL: the column is a JSON array of quoted items, like ["A","B"] (or empty)."""
-    inner = f"substr(coalesce({column}, '[]'), 2, length(coalesce({column}, '[]')) - 2)"
-    pattern = f'^( *"{item}" *,?)*$'
-    return (f"(substr(coalesce({column}, '[]'), 1, 1) = '[' AND "
-            f"substr(coalesce({column}, '[]'), length(coalesce({column}, '[]')), 1) = ']' AND "
-            f"length(regexp_extract({inner}, '{pattern}', 0)) = length({inner}))")
+    value = f"coalesce({column}, '[]')"
+    return f"({value} LIKE '[%]' AND regexp_like({value}, '^.( *\"{item}\" *,?)*.$'))"
 
 
-def reject_expression(has_territorial_scope: bool) -> str:
-    """SQL CASE giving each row's reason for rejection, or NULL for a valid row."""
-    values = schema()["values"]
-    checks = [
-        ("malformed application_date", "length(regexp_extract(coalesce(application_date, ''), "
-         "'^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$', 0)) <> 10"),
-        ("unknown category", f"coalesce(category, '') NOT IN ({_quoted(list(category_modules()))})"),
-        ("unknown decision_ground", f"coalesce(decision_ground, '') NOT IN ({_quoted(values['decision_ground'])})"),
-        ("unknown source_type", f"coalesce(source_type, '') NOT IN ({_quoted(values['source_type'])})"),
-        ("unknown automated_detection",
-         f"coalesce(automated_detection, '') NOT IN ({_quoted(values['automated_detection'])})"),
-        ("unknown automated_decision",
-         f"coalesce(automated_decision, '') NOT IN ({_quoted(values['automated_decision'])})"),
-        ("malformed content_type array", f"NOT {_valid_array('content_type', '[A-Z_]+')}"),
-        ("malformed decision_visibility array", f"NOT {_valid_array('decision_visibility', '[A-Z_]+')}"),
-    ]
+DATE_PATTERN = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+MALFORMED_DATE = "malformed application_date"
+# Columns with few distinct values: the rows are grouped on them, then they are checked and
+# counted once per group rather than once per row.
+GROUPED = ("category", "decision_ground", "source_type", "automated_detection", "automated_decision",
+           "content_type", "decision_visibility")
+
+
+def _row_checks(has_territorial_scope: bool) -> list[tuple[str, str]]:
+    """(reason, SQL condition) of the checks on each row's own value."""
+    checks = [(MALFORMED_DATE, f"NOT regexp_like(coalesce(application_date, ''), '{DATE_PATTERN}')")]
     if has_territorial_scope:
         checks.append(("malformed territorial_scope array", f"NOT {_valid_array('territorial_scope', '[A-Z]{2}')}"))
-    whens = "\n    ".join(f"WHEN {condition} THEN '{reason}'" for reason, condition in checks)
-    return f"CASE\n    {whens}\n    ELSE NULL END"
+    return checks
+
+
+def _grouped_checks() -> list[tuple[str, str]]:
+    """(reason, SQL condition) of the checks on the grouped columns."""
+    values = schema()["values"]
+    allowed = {"category": list(category_modules()),
+               **{column: values[column] for column in GROUPED[1:5]}}
+    return [*((f"unknown {column}", f"coalesce({column}, '') NOT IN ({_quoted(allowed[column])})")
+              for column in GROUPED[:5]),
+            ("malformed content_type array", f"NOT {_valid_array('content_type', '[A-Z_]+')}"),
+            ("malformed decision_visibility array", f"NOT {_valid_array('decision_visibility', '[A-Z_]+')}")]
+
+
+def reject_expression(row_reason: str = "row_reason") -> str:
+    """SQL CASE giving a group's reason for rejection, or NULL when its rows are valid: a
+    malformed date first, then an unknown value, then a malformed array."""
+    whens = [(MALFORMED_DATE, f"{row_reason} = '{MALFORMED_DATE}'"), *_grouped_checks()]
+    cases = "\n    ".join(f"WHEN {condition} THEN '{reason}'" for reason, condition in whens)
+    return f"CASE\n    {cases}\n    ELSE {row_reason} END"
 
 
 def _filter_expression(filters: Filters, has_territorial_scope: bool) -> str:
@@ -124,7 +136,7 @@ def _filter_expression(filters: Filters, has_territorial_scope: bool) -> str:
         conditions.append(f"application_date <= '{filters.end.isoformat()}'")
     if filters.eu_only and has_territorial_scope:
         codes = "|".join(schema()["values"]["territorial_scope"])
-        conditions.append(f"regexp_extract(coalesce(territorial_scope, ''), '\"({codes})\"', 0) <> ''")
+        conditions.append(f"regexp_like(coalesce(territorial_scope, ''), '\"({codes})\"')")
     return " AND ".join(conditions)
 
 
@@ -134,7 +146,7 @@ def _module_expression() -> str:
     return f"CASE category {whens} END"
 
 
-MEASURES = {  # column -> SQL condition, summed per group
+MEASURES = {  # column -> SQL condition, counted per group
     "illegal": "decision_ground = 'DECISION_GROUND_ILLEGAL_CONTENT'",
     "incompatible": "decision_ground = 'DECISION_GROUND_INCOMPATIBLE_CONTENT'",
     "own_initiative": "source_type = 'SOURCE_VOLUNTARY'",
@@ -149,6 +161,7 @@ MEASURES = {  # column -> SQL condition, summed per group
     "provision": "coalesce(decision_provision, '') <> ''",
     "monetary": "coalesce(decision_monetary, '') <> ''",
 }
+ROW_MEASURES = ("account", "provision", "monetary")  # on columns that are not grouped
 
 
 def _content_measures() -> dict[str, str]:
@@ -161,25 +174,37 @@ def measure_columns() -> list[str]:
 
 
 def aggregate_sql(filters: Filters, *, has_territorial_scope: bool, table: str = "sor_rows") -> str:
-    """The whole aggregation in one scan: every row is checked (``reason`` NULL when valid),
-    marked ``kept`` when the filters keep it, and counted per platform, module and month.
-    Rejected and filtered rows are grouped too, so that every row read is accounted for."""
-    sums = ",\n  ".join(f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END) AS {name}"
+    """The whole aggregation in one scan, in two steps. The rows are checked for what needs
+    each one's own value (``row_reason``), marked ``kept`` when the filters keep them, and
+    counted per part, platform, month and the GROUPED columns; those groups are then checked
+    for unknown values and malformed arrays (``reason`` NULL when valid) and counted per
+    platform, module and month. Rejected and filtered rows are counted too, so that every row
+    read is accounted for."""
+    row_checks = "\n      ".join(f"WHEN {condition} THEN '{reason}'"
+                                  for reason, condition in _row_checks(has_territorial_scope))
+    row_sums = ",\n    ".join(f"SUM(CASE WHEN {MEASURES[name]} THEN 1 ELSE 0 END) AS {name}" for name in ROW_MEASURES)
+    sums = ",\n  ".join(f"SUM({name}) AS {name}" if name in ROW_MEASURES
+                        else f"SUM(CASE WHEN {condition} THEN statements ELSE 0 END) AS {name}"
                         for name, condition in {**MEASURES, **_content_measures()}.items())
+    grouped = ", ".join(GROUPED)
     return f"""
-SELECT source_part, platform_name AS platform, module, month, reason, kept,
-  COUNT(*) AS statements,
+SELECT source_part, platform, {_module_expression()} AS module, month, {reject_expression()} AS reason, kept,
+  SUM(statements) AS statements,
   {sums},
-  MIN(uuid) AS example_first, MAX(uuid) AS example_last
+  MIN(example_first) AS example_first, MAX(example_last) AS example_last
 FROM (
-  SELECT *,
-    {reject_expression(has_territorial_scope)} AS reason,
-    {_module_expression()} AS module,
-    substr(application_date, 1, 7) AS month,
-    CASE WHEN {_filter_expression(filters, has_territorial_scope)} THEN 1 ELSE 0 END AS kept
+  SELECT source_part, platform_name AS platform, substr(application_date, 1, 7) AS month, {grouped},
+    CASE
+      {row_checks}
+      ELSE NULL END AS row_reason,
+    CASE WHEN {_filter_expression(filters, has_territorial_scope)} THEN 1 ELSE 0 END AS kept,
+    COUNT(*) AS statements,
+    {row_sums},
+    MIN(uuid) AS example_first, MAX(uuid) AS example_last
   FROM {table}
-) checked
-GROUP BY source_part, platform_name, module, month, reason, kept"""
+  GROUP BY source_part, platform_name, substr(application_date, 1, 7), {grouped}, row_reason, kept
+) grouped
+GROUP BY source_part, platform, module, month, reason, kept"""
 
 
 def view_sql(source: str, columns: Sequence[str], *, part_column: str) -> str:
@@ -197,7 +222,7 @@ class Part:
     origin: str
     path: Path
     columns: list[str]
-    kind: str = "csv"
+    kind: str = "csv"  # or "csv.gz" (a zip member handed over compressed) or "parquet"
     extracted: bool = False
 
     def release(self) -> None:
@@ -244,37 +269,95 @@ def check_header(columns: list[str], origin: str) -> tuple[str, str]:
     return version, dump
 
 
-def _extract(stream: io.BufferedIOBase | Any, target: Path, origin: str) -> list[str]:
+GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, no time, unknown OS
+LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, then the name's and the extra field's lengths
+
+
+def _header(text: bytes) -> list[str]:
+    return next(csv.reader(io.StringIO(text.decode("utf-8", errors="replace"))), [])
+
+
+def _copy(stream: io.BufferedIOBase | Any, target: Path, origin: str) -> None:
+    """Copy an archive member to ``target``; zipfile checks its CRC as the copy ends."""
     try:
         with target.open("wb") as out:
             shutil.copyfileobj(stream, out, 1 << 20)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
         raise SorError(f"truncated or corrupt archive ({exc})", file=origin) from None
-    with target.open(newline="", encoding="utf-8", errors="replace") as handle:
-        header = next(csv.reader(handle), [])
-    return header
 
 
-def _zip_parts(archive: zipfile.ZipFile, origin: str, workdir: Path, record: FileRecord) -> Iterator[Part]:
+def _extract(stream: io.BufferedIOBase | Any, target: Path, origin: str) -> list[str]:
+    _copy(stream, target, origin)
+    with target.open("rb") as handle:
+        return _header(handle.readline())
+
+
+def _rewrap_as_gzip(archive: BinaryIO, info: zipfile.ZipInfo, target: Path, origin: str) -> list[str]:
+    """Write a deflated zip member as a gzip file without inflating it, and return its header.
+
+    Both formats carry the same raw DEFLATE stream (RFC 1951): gzip adds a 10-byte header and
+    a trailer of CRC-32 and size, both known from the zip directory. The engines then inflate
+    it in their own threads, instead of Python inflating every byte before they start. Only
+    for archives whose bytes were checked already (the CRC of the zip that held them):
+    DuckDB does not check the gzip trailer.
+    """
+    archive.seek(info.header_offset)
+    signature, name_length, extra_length = LOCAL_HEADER.unpack(archive.read(LOCAL_HEADER.size))
+    if signature != b"PK\x03\x04":
+        raise SorError("truncated or corrupt archive (bad local header)", file=origin)
+    archive.seek(info.header_offset + LOCAL_HEADER.size + name_length + extra_length)
+    remaining, first = info.compress_size, b""
+    with target.open("wb") as out:
+        out.write(GZIP_HEADER)
+        while remaining:
+            chunk = archive.read(min(1 << 20, remaining))
+            if not chunk:
+                raise SorError("truncated or corrupt archive (a member ends early)", file=origin)
+            first = first or chunk
+            out.write(chunk)
+            remaining -= len(chunk)
+        out.write(struct.pack("<II", info.CRC, info.file_size & 0xFFFFFFFF))
+    try:  # the header only: inflate no more than its first line needs
+        start = zlib.decompressobj(-zlib.MAX_WBITS).decompress(first, 1 << 20)
+    except zlib.error as exc:
+        raise SorError(f"truncated or corrupt archive ({exc})", file=origin) from None
+    return _header(start.split(b"\n", 1)[0])
+
+
+def _zip_parts(archive: zipfile.ZipFile, origin: str, workdir: Path, record: FileRecord, *,
+               checked_file: BinaryIO | None = None) -> Iterator[Part]:
+    """The CSV parts of ``archive``. ``checked_file`` is the archive's file when its bytes
+    passed the CRC of the zip that held them: its deflated parts are then handed over still
+    compressed."""
     # several files' parts can wait in one batch: their extracted names must not collide
     prefix = hashlib.sha1(origin.encode()).hexdigest()[:12]
-    for member in archive.namelist():
-        name = f"{origin}!{member}"
-        if member.endswith(".csv.zip"):
-            try:
-                with archive.open(member) as inner_stream, zipfile.ZipFile(inner_stream) as inner:
-                    yield from _zip_parts(inner, name, workdir, record)
+    for info in archive.infolist():
+        name = f"{origin}!{info.filename}"
+        if info.filename.endswith(".csv.zip"):
+            spool = workdir / f"{prefix}-{record.parts:06d}.zip"
+            try:  # spooled to disk: an inner zip can be large, memory stays flat
+                with archive.open(info) as stream:
+                    _copy(stream, spool, name)
+                with spool.open("rb") as raw, zipfile.ZipFile(raw) as inner:
+                    yield from _zip_parts(inner, name, workdir, record, checked_file=raw)
             except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
                 raise SorError(f"truncated or corrupt archive ({exc})", file=name) from None
-        elif member.endswith(".csv"):
+            finally:
+                spool.unlink(missing_ok=True)
+        elif info.filename.endswith(".csv"):
             target = workdir / f"{prefix}-{record.parts:06d}.csv"
-            try:
-                with archive.open(member) as stream:
-                    columns = _extract(stream, target, name)
-            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-                raise SorError(f"truncated or corrupt archive ({exc})", file=name) from None
+            kind = "csv"
+            if checked_file is not None and info.compress_type == zipfile.ZIP_DEFLATED:
+                target, kind = target.with_suffix(".csv.gz"), "csv.gz"
+                columns = _rewrap_as_gzip(checked_file, info, target, name)
+            else:
+                try:
+                    with archive.open(info) as stream:
+                        columns = _extract(stream, target, name)
+                except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                    raise SorError(f"truncated or corrupt archive ({exc})", file=name) from None
             record.parts += 1
-            yield Part(name, target, columns, extracted=True)
+            yield Part(name, target, columns, kind=kind, extracted=True)
 
 
 def iter_parts(files: Sequence[Path], workdir: Path, records: list[FileRecord]) -> Iterator[Part]:
@@ -376,6 +459,21 @@ def _finish(groups: list[pd.DataFrame], records: list[FileRecord], filters: Filt
     return SorAggregate(table, provenance)
 
 
+def _duckdb_problem(error: Exception, parts: Sequence[Part]) -> str:
+    """DuckDB's error in one line: its first line (with the CSV line number) and, for a CSV
+    error, the sentence that says what is wrong; parts named as in the dump."""
+    lines = str(error).splitlines()
+    before_fixes = lines[: lines.index("Possible fixes:")] if "Possible fixes:" in lines else []
+    cause = next((line for line in reversed(before_fixes) if line.strip()), "")
+    problem = lines[0] + (f": {cause}" if cause and len(before_fixes) > 2 else "")
+    for part in parts:  # our temporary copy's path means nothing to the analyst
+        problem = problem.replace(str(part.path), part.origin)
+    return problem
+
+
+DUCKDB_REGEXP_LIKE = "CREATE MACRO regexp_like(text, pattern) AS regexp_matches(text, pattern)"  # Spark's name
+
+
 def aggregate_duckdb(path: str | Path, filters: Filters = Filters(), *, memory_limit: str = "512MB",
                      threads: int | None = None, batch_parts: int = 10) -> SorAggregate:
     """Aggregate with DuckDB, ``batch_parts`` CSV parts (about a million rows) per query:
@@ -386,6 +484,7 @@ def aggregate_duckdb(path: str | Path, filters: Filters = Filters(), *, memory_l
     connection = duckdb.connect()
     connection.execute(f"SET memory_limit = '{memory_limit}'")
     connection.execute("SET preserve_insertion_order = false")
+    connection.execute(DUCKDB_REGEXP_LIKE)
     if threads:
         connection.execute(f"SET threads = {int(threads)}")
     groups: list[pd.DataFrame] = []
@@ -409,7 +508,8 @@ def aggregate_duckdb(path: str | Path, filters: Filters = Filters(), *, memory_l
             result = connection.execute(aggregate_sql(filters, has_territorial_scope="territorial_scope"
                                                       in batch[0].columns)).df()
         except duckdb.Error as exc:
-            raise SorError(f"unreadable ({str(exc).splitlines()[0]})", file=batch[0].origin) from None
+            culprit = next((part for part in batch if f"file = {part.path}" in str(exc)), batch[0])
+            raise SorError(f"unreadable ({_duckdb_problem(exc, batch)})", file=culprit.origin) from None
         groups.append(result.assign(origin=result["source_part"].map(origins)))
         for part in batch:
             part.release()
