@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
 from dsarisk.assess import assess_year
 from dsarisk.exceptions import InputError

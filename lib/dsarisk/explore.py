@@ -230,7 +230,7 @@ def tornado_chart(a: ModuleAssessment, *, limit: int = 12) -> Figure:
     ranked = sorted(spans.items(), key=lambda item: (max(item[1]) - min(item[1]), item[0]), reverse=True)[:limit]
     figure = Figure(figsize=(9, 0.35 * len(ranked) + 1.6), layout="constrained")
     ax = figure.add_subplot()
-    for i, (name, steps) in enumerate(reversed(ranked)):
+    for i, (_, steps) in enumerate(reversed(ranked)):
         low, high = min(min(steps), 0), max(max(steps), 0)
         ax.barh(i, high, color="#c62828", height=0.6)
         ax.barh(i, low, color="#2e7d32", height=0.6)
