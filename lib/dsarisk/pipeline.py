@@ -184,49 +184,46 @@ def _swap_into_place(staging: Path, final: Path) -> None:
         shutil.rmtree(retired, ignore_errors=True)
 
 
+def _anchor(job_name: str) -> str:
+    return f"section-{job_name}"
+
+
 class _ReportWriter:
     """Renders each executed notebook into its report section as soon as a worker would
     otherwise sit idle (fewer notebooks left than workers), so that little remains to do
     once the last notebook is done."""
 
     def __init__(self, jobs: list[Job], *, workers: int, public: bool, title: str) -> None:
-        self.jobs = jobs
+        self.jobs = {job.name: job for job in jobs}
         self.workers = workers
         self.public = public
         self.title = title
         self.done: list[str] = []
-        self._rendered: set[str] = set()
         self._report: Any = None  # a dsarisk.export.Report, once nbconvert is imported
         skip_iri_format_checker()
         self._import = _preload("dsarisk.export")  # nbconvert takes a second to import
 
     def notebook_done(self, outcome: JobOutcome) -> None:
         self.done.append(outcome.name)
-        if not outcome.error and len(self.jobs) - len(self.done) < self.workers:
-            self._render(self.done)
+        if outcome.error:
+            return
+        if self.public:
+            _without_paths(self.jobs[outcome.name])
+        if len(self.jobs) - len(self.done) < self.workers:
+            self._built_report().render(_anchor(name) for name in self.done)
 
     def write(self, path: Path) -> None:
         """Write the report page with every section, in report order."""
-        self._render([job.name for job in self.jobs])
-        self._report.write(path)
+        self._built_report().write(path)
 
-    def _render(self, names: list[str]) -> None:
+    def _built_report(self) -> Any:
         if self._report is None:
             self._import.join()
             from .export import Report, Section
 
-            self._report = Report([Section(self._anchor(job), job.title, job.output) for job in self.jobs],
-                                  title=self.title, public=self.public)
-        fresh = [job for job in self.jobs if job.name in names and job.name not in self._rendered]
-        for job in fresh:
-            if self.public:
-                _without_paths(job)
-            self._rendered.add(job.name)
-        self._report.render(self._anchor(job) for job in fresh)
-
-    @staticmethod
-    def _anchor(job: Job) -> str:
-        return f"section-{job.name}"
+            sections = [Section(_anchor(job.name), job.title, job.output) for job in self.jobs.values()]
+            self._report = Report(sections, title=self.title, public=self.public)
+        return self._report
 
 
 def run_year(
