@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from dsarisk.sources.sor import MEASURES, NOT_MAPPED, Filters, category_modules, discover, iter_parts, schema
+from dsarisk.sources.sor import (MEASURES, NOT_MAPPED, Filters, batches, category_modules, discover, duckdb_source,
+                                 iter_parts, schema)
 
 DATE = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")
 
@@ -98,22 +99,10 @@ def count_duckdb(path: str | Path, *, batch_parts: int = 10) -> int:
     same batches, the same CSV options, every column text) but only counted: reading alone."""
     import duckdb
 
-    connection, rows, records, batch = duckdb.connect(), 0, [], []  # type: ignore[var-annotated]
-
-    def count() -> int:
-        paths = ", ".join(f"'{part.path}'" for part in batch)
-        types = ", ".join(f"'{c}': 'VARCHAR'" for c in batch[0].columns)
-        found = connection.execute(f"SELECT count(*) FROM read_csv([{paths}], header = true, auto_detect = false, "
-                                   f"columns = {{{types}}}, delim = ',', quote = '\"', escape = '\"')").fetchone()[0]
-        for part in batch:
-            part.release()
-        batch.clear()
-        return found
-
+    connection, rows, records = duckdb.connect(), 0, []  # type: ignore[var-annotated]
     with tempfile.TemporaryDirectory(prefix="sor-scan-") as workdir:
-        for part in iter_parts(discover(path), Path(workdir), records):
-            if batch and (part.columns != batch[0].columns or part.kind != batch[0].kind or len(batch) >= batch_parts):
-                rows += count()
-            batch.append(part)
-        rows += count()
+        for batch in batches(iter_parts(discover(path), Path(workdir), records), batch_parts):
+            rows += connection.execute(f"SELECT count(*) FROM {duckdb_source(batch)}").fetchone()[0]
+            for part in batch:
+                part.release()
     return rows

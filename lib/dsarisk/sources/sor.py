@@ -27,7 +27,8 @@ import struct
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -95,8 +96,15 @@ DATE_PATTERN = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 MALFORMED_DATE = "malformed application_date"
 # Columns with few distinct values: the rows are grouped on them, then they are checked and
 # counted once per group rather than once per row.
-GROUPED = ("category", "decision_ground", "source_type", "automated_detection", "automated_decision",
-           "content_type", "decision_visibility")
+VALUE_COLUMNS = ("category", "decision_ground", "source_type", "automated_detection", "automated_decision")
+ARRAY_COLUMNS = ("content_type", "decision_visibility")
+GROUPED = (*VALUE_COLUMNS, *ARRAY_COLUMNS)
+
+
+def _reasons(checks: list[tuple[str, str]], otherwise: str) -> str:
+    """SQL CASE naming the first (reason, condition) that holds, else ``otherwise``."""
+    whens = "\n    ".join(f"WHEN {condition} THEN '{reason}'" for reason, condition in checks)
+    return f"CASE\n    {whens}\n    ELSE {otherwise} END"
 
 
 def _row_checks(has_territorial_scope: bool) -> list[tuple[str, str]]:
@@ -109,21 +117,18 @@ def _row_checks(has_territorial_scope: bool) -> list[tuple[str, str]]:
 
 def _grouped_checks() -> list[tuple[str, str]]:
     """(reason, SQL condition) of the checks on the grouped columns."""
-    values = schema()["values"]
-    allowed = {"category": list(category_modules()),
-               **{column: values[column] for column in GROUPED[1:5]}}
+    allowed = {**{column: schema()["values"][column] for column in VALUE_COLUMNS[1:]},
+               "category": list(category_modules())}
     return [*((f"unknown {column}", f"coalesce({column}, '') NOT IN ({_quoted(allowed[column])})")
-              for column in GROUPED[:5]),
-            ("malformed content_type array", f"NOT {_valid_array('content_type', '[A-Z_]+')}"),
-            ("malformed decision_visibility array", f"NOT {_valid_array('decision_visibility', '[A-Z_]+')}")]
+              for column in VALUE_COLUMNS),
+            *((f"malformed {column} array", f"NOT {_valid_array(column, '[A-Z_]+')}") for column in ARRAY_COLUMNS)]
 
 
-def reject_expression(row_reason: str = "row_reason") -> str:
+def reject_expression() -> str:
     """SQL CASE giving a group's reason for rejection, or NULL when its rows are valid: a
-    malformed date first, then an unknown value, then a malformed array."""
-    whens = [(MALFORMED_DATE, f"{row_reason} = '{MALFORMED_DATE}'"), *_grouped_checks()]
-    cases = "\n    ".join(f"WHEN {condition} THEN '{reason}'" for reason, condition in whens)
-    return f"CASE\n    {cases}\n    ELSE {row_reason} END"
+    malformed date first, then an unknown value, then a malformed array, then a malformed
+    territorial scope."""
+    return _reasons([(MALFORMED_DATE, f"row_reason = '{MALFORMED_DATE}'"), *_grouped_checks()], "row_reason")
 
 
 def _filter_expression(filters: Filters, has_territorial_scope: bool) -> str:
@@ -180,8 +185,6 @@ def aggregate_sql(filters: Filters, *, has_territorial_scope: bool, table: str =
     for unknown values and malformed arrays (``reason`` NULL when valid) and counted per
     platform, module and month. Rejected and filtered rows are counted too, so that every row
     read is accounted for."""
-    row_checks = "\n      ".join(f"WHEN {condition} THEN '{reason}'"
-                                  for reason, condition in _row_checks(has_territorial_scope))
     row_sums = ",\n    ".join(f"SUM(CASE WHEN {MEASURES[name]} THEN 1 ELSE 0 END) AS {name}" for name in ROW_MEASURES)
     sums = ",\n  ".join(f"SUM({name}) AS {name}" if name in ROW_MEASURES
                         else f"SUM(CASE WHEN {condition} THEN statements ELSE 0 END) AS {name}"
@@ -194,9 +197,7 @@ SELECT source_part, platform, {_module_expression()} AS module, month, {reject_e
   MIN(example_first) AS example_first, MAX(example_last) AS example_last
 FROM (
   SELECT source_part, platform_name AS platform, substr(application_date, 1, 7) AS month, {grouped},
-    CASE
-      {row_checks}
-      ELSE NULL END AS row_reason,
+    {_reasons(_row_checks(has_territorial_scope), "NULL")} AS row_reason,
     CASE WHEN {_filter_expression(filters, has_territorial_scope)} THEN 1 ELSE 0 END AS kept,
     COUNT(*) AS statements,
     {row_sums},
@@ -273,23 +274,24 @@ GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, n
 LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, then the name's and the extra field's lengths
 
 
-def _header(text: bytes) -> list[str]:
-    return next(csv.reader(io.StringIO(text.decode("utf-8", errors="replace"))), [])
+def _header(line: bytes) -> list[str]:
+    """A CSV header line's column names."""
+    return next(csv.reader(io.StringIO(line.decode("utf-8", errors="replace"))), [])
+
+
+@contextmanager
+def _archive_errors(origin: str | Path, *more: type[Exception]) -> Iterator[None]:
+    """Turn what zipfile and zlib raise on a damaged archive into one SorError naming it."""
+    try:
+        yield
+    except (zipfile.BadZipFile, zlib.error, EOFError, *more) as exc:
+        raise SorError(f"truncated or corrupt archive ({exc})", file=origin) from None
 
 
 def _copy(stream: io.BufferedIOBase | Any, target: Path, origin: str) -> None:
     """Copy an archive member to ``target``; zipfile checks its CRC as the copy ends."""
-    try:
-        with target.open("wb") as out:
-            shutil.copyfileobj(stream, out, 1 << 20)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-        raise SorError(f"truncated or corrupt archive ({exc})", file=origin) from None
-
-
-def _extract(stream: io.BufferedIOBase | Any, target: Path, origin: str) -> list[str]:
-    _copy(stream, target, origin)
-    with target.open("rb") as handle:
-        return _header(handle.readline())
+    with _archive_errors(origin, OSError), target.open("wb") as out:
+        shutil.copyfileobj(stream, out, 1 << 20)
 
 
 def _rewrap_as_gzip(archive: BinaryIO, info: zipfile.ZipInfo, target: Path, origin: str) -> list[str]:
@@ -317,10 +319,8 @@ def _rewrap_as_gzip(archive: BinaryIO, info: zipfile.ZipInfo, target: Path, orig
             out.write(chunk)
             remaining -= len(chunk)
         out.write(struct.pack("<II", info.CRC, info.file_size & 0xFFFFFFFF))
-    try:  # the header only: inflate no more than its first line needs
+    with _archive_errors(origin):  # the header only: inflate no more than its first line needs
         start = zlib.decompressobj(-zlib.MAX_WBITS).decompress(first, 1 << 20)
-    except zlib.error as exc:
-        raise SorError(f"truncated or corrupt archive ({exc})", file=origin) from None
     return _header(start.split(b"\n", 1)[0])
 
 
@@ -336,12 +336,11 @@ def _zip_parts(archive: zipfile.ZipFile, origin: str, workdir: Path, record: Fil
         if info.filename.endswith(".csv.zip"):
             spool = workdir / f"{prefix}-{record.parts:06d}.zip"
             try:  # spooled to disk: an inner zip can be large, memory stays flat
-                with archive.open(info) as stream:
-                    _copy(stream, spool, name)
-                with spool.open("rb") as raw, zipfile.ZipFile(raw) as inner:
-                    yield from _zip_parts(inner, name, workdir, record, checked_file=raw)
-            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-                raise SorError(f"truncated or corrupt archive ({exc})", file=name) from None
+                with _archive_errors(name):
+                    with archive.open(info) as stream:
+                        _copy(stream, spool, name)
+                    with spool.open("rb") as raw, zipfile.ZipFile(raw) as inner:
+                        yield from _zip_parts(inner, name, workdir, record, checked_file=raw)
             finally:
                 spool.unlink(missing_ok=True)
         elif info.filename.endswith(".csv"):
@@ -351,11 +350,10 @@ def _zip_parts(archive: zipfile.ZipFile, origin: str, workdir: Path, record: Fil
                 target, kind = target.with_suffix(".csv.gz"), "csv.gz"
                 columns = _rewrap_as_gzip(checked_file, info, target, name)
             else:
-                try:
-                    with archive.open(info) as stream:
-                        columns = _extract(stream, target, name)
-                except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-                    raise SorError(f"truncated or corrupt archive ({exc})", file=name) from None
+                with _archive_errors(name), archive.open(info) as stream:
+                    _copy(stream, target, name)
+                with target.open("rb") as handle:
+                    columns = _header(handle.readline())
             record.parts += 1
             yield Part(name, target, columns, kind=kind, extracted=True)
 
@@ -377,10 +375,8 @@ def iter_parts(files: Sequence[Path], workdir: Path, records: list[FileRecord]) 
             record.layout, record.parts = "parquet", 1
             yield Part(path.name, path, columns, kind="parquet")
         elif path.name.endswith(".zip"):
-            try:
+            with _archive_errors(path, OSError):
                 archive = zipfile.ZipFile(path)
-            except (zipfile.BadZipFile, OSError) as exc:
-                raise SorError(f"truncated or corrupt archive ({exc})", file=path) from None
             with archive:
                 record.layout = ("nested zip" if any(m.endswith(".csv.zip") for m in archive.namelist())
                                  else "zipped csv")
@@ -388,8 +384,8 @@ def iter_parts(files: Sequence[Path], workdir: Path, records: list[FileRecord]) 
             if record.parts == 0:
                 raise SorError("the archive holds no CSV part", file=path)
         else:
-            with path.open(newline="", encoding="utf-8", errors="replace") as handle:
-                columns = next(csv.reader(handle), [])
+            with path.open("rb") as handle:
+                columns = _header(handle.readline())
             record.layout, record.parts = "csv", 1
             yield Part(path.name, path, columns)
 
@@ -474,6 +470,38 @@ def _duckdb_problem(error: Exception, parts: Sequence[Part]) -> str:
 DUCKDB_REGEXP_LIKE = "CREATE MACRO regexp_like(text, pattern) AS regexp_matches(text, pattern)"  # Spark's name
 
 
+def checked_parts(path: str | Path, workdir: Path, records: list[FileRecord]) -> Iterator[Part]:
+    """The parts of the dump at ``path`` (see :func:`iter_parts`), each header checked and its
+    schema version and dump kind written into its file's record."""
+    for part in iter_parts(discover(path), workdir, records):
+        records[-1].schema_version, records[-1].dump = check_header(part.columns, part.origin)
+        yield part
+
+
+def batches(parts: Iterable[Part], size: int) -> Iterator[list[Part]]:
+    """Consecutive parts with the same columns and kind, at most ``size`` at a time: what one
+    DuckDB query reads."""
+    batch: list[Part] = []
+    for part in parts:
+        if batch and (part.columns != batch[0].columns or part.kind != batch[0].kind or len(batch) >= size):
+            yield batch
+            batch = []
+        batch.append(part)
+    if batch:
+        yield batch
+
+
+def duckdb_source(batch: Sequence[Part]) -> str:
+    """DuckDB's table function reading ``batch``, with each row's file in ``filename``."""
+    paths = ", ".join(f"'{part.path}'" for part in batch)
+    if batch[0].kind == "parquet":
+        return f"read_parquet([{paths}], filename = true)"
+    # the header was checked already: no sniffing, every column text
+    types = ", ".join(f"'{c}': 'VARCHAR'" for c in batch[0].columns)
+    return (f"read_csv([{paths}], header = true, auto_detect = false, columns = {{{types}}}, "
+            f"delim = ',', quote = '\"', escape = '\"', filename = true)")
+
+
 def aggregate_duckdb(path: str | Path, filters: Filters = Filters(), *, memory_limit: str = "512MB",
                      threads: int | None = None, batch_parts: int = 10) -> SorAggregate:
     """Aggregate with DuckDB, ``batch_parts`` CSV parts (about a million rows) per query:
@@ -489,40 +517,20 @@ def aggregate_duckdb(path: str | Path, filters: Filters = Filters(), *, memory_l
         connection.execute(f"SET threads = {int(threads)}")
     groups: list[pd.DataFrame] = []
     records: list[FileRecord] = []
-    batch: list[Part] = []
-
-    def flush() -> None:
-        if not batch:
-            return
-        origins = {str(part.path): part.origin for part in batch}
-        paths = ", ".join(f"'{part.path}'" for part in batch)
-        if batch[0].kind == "parquet":
-            source = f"read_parquet([{paths}], filename = true)"
-        else:  # the header was checked already: no sniffing, every column text
-            types = ", ".join(f"'{c}': 'VARCHAR'" for c in batch[0].columns)
-            source = (f"read_csv([{paths}], header = true, auto_detect = false, columns = {{{types}}}, "
-                      f"delim = ',', quote = '\"', escape = '\"', filename = true)")
-        try:
-            connection.execute("CREATE OR REPLACE TEMP VIEW sor_rows AS "
-                               + view_sql(source, batch[0].columns, part_column="filename"))
-            result = connection.execute(aggregate_sql(filters, has_territorial_scope="territorial_scope"
-                                                      in batch[0].columns)).df()
-        except duckdb.Error as exc:
-            culprit = next((part for part in batch if f"file = {part.path}" in str(exc)), batch[0])
-            raise SorError(f"unreadable ({_duckdb_problem(exc, batch)})", file=culprit.origin) from None
-        groups.append(result.assign(origin=result["source_part"].map(origins)))
-        for part in batch:
-            part.release()
-        batch.clear()
-
     with tempfile.TemporaryDirectory(prefix="dsarisk-sor-") as workdir:
-        for part in iter_parts(discover(path), Path(workdir), records):
-            records[-1].schema_version, records[-1].dump = check_header(part.columns, part.origin)
-            if batch and (part.columns != batch[0].columns or part.kind != batch[0].kind
-                          or len(batch) >= batch_parts):
-                flush()
-            batch.append(part)
-        flush()
+        for batch in batches(checked_parts(path, Path(workdir), records), batch_parts):
+            try:
+                connection.execute("CREATE OR REPLACE TEMP VIEW sor_rows AS "
+                                   + view_sql(duckdb_source(batch), batch[0].columns, part_column="filename"))
+                result = connection.execute(aggregate_sql(filters, has_territorial_scope="territorial_scope"
+                                                          in batch[0].columns)).df()
+            except duckdb.Error as exc:
+                culprit = next((part for part in batch if f"file = {part.path}" in str(exc)), batch[0])
+                raise SorError(f"unreadable ({_duckdb_problem(exc, batch)})", file=culprit.origin) from None
+            origins = {str(part.path): part.origin for part in batch}
+            groups.append(result.assign(origin=result["source_part"].map(origins)))
+            for part in batch:
+                part.release()
     return _finish(groups, records, filters, engine=f"duckdb {duckdb.__version__}")
 
 
@@ -576,8 +584,7 @@ def aggregate_spark(path: str | Path, filters: Filters = Filters(), *, spark: An
     groups: list[pd.DataFrame] = []
     records: list[FileRecord] = []
     with tempfile.TemporaryDirectory(prefix="dsarisk-sor-spark-") as workdir:
-        for part in iter_parts(discover(path), Path(workdir), records):
-            records[-1].schema_version, records[-1].dump = check_header(part.columns, part.origin)
+        for part in checked_parts(path, Path(workdir), records):
             if part.kind == "parquet":
                 frame = session.read.parquet(str(part.path))
             else:
