@@ -16,7 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from .exceptions import InputError
 from .labels import canonical_label
-from .methodology import Methodology, load_methodology, read_yaml, resolve_methodology_path
+from .methodology import Methodology, describe_validation_error, load_methodology, read_yaml, resolve_methodology_path
 from .paths import DATA_DIR
 from .values import Value
 
@@ -310,25 +310,14 @@ class AssessmentInput(_Strict):
         return modules
 
 
-def _field_of(error: ValidationError) -> tuple[str, str]:
-    first = error.errors()[0]
-    loc = [str(part) for part in first["loc"] if not str(part).startswith("function-")]
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown field"
-    elif first["type"] == "missing":
-        message = "required field is missing"
-    return ".".join(loc) or "(top level)", message
-
-
-def _validated(model: type[BaseModel], path: Path, module: str | None) -> Any:
-    data = read_yaml(path, InputError, module=module) if module else read_yaml(path, InputError)
+def _validated(model: type[BaseModel], data: Any, path: Path, module: str | None) -> Any:
+    """``data``, read from ``path``, validated as ``model``."""
     if not isinstance(data, dict):
         raise InputError("the file must be a YAML mapping", file=path, module=module)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        field, message = _field_of(exc)
+        field, message = describe_validation_error(exc)
         raise InputError(message, file=path, module=module, field=field) from None
 
 
@@ -356,24 +345,18 @@ def _resolve_sor(item: ModuleInput, year_dir: Path, path: Path, module: str) -> 
                   f"{counted.provenance['rows_read']:,} rows read, {counted.provenance['rows_rejected']:,} rejected; "
                   f"files {files}")
         proxies.append(proxy.model_copy(update={"incidents": Value(float(incidents)), "source": source}))
-    try:
-        return ModuleInput.model_validate({**item.model_dump(), "probability": {
-            "basis": item.probability.basis, "proxies": [p.model_dump() for p in proxies]}})
-    except ValidationError as exc:
-        field, message = _field_of(exc)
-        raise InputError(message, file=path, module=module, field=field) from None
+    return _validated(ModuleInput, {**item.model_dump(), "probability": {
+        "basis": item.probability.basis, "proxies": [p.model_dump() for p in proxies]}}, path, module)
 
 
 def _check_against_methodology(item: ModuleInput, method: Methodology, path: Path) -> None:
     scale_size = len(method.severity.labels)
-    for name in ("scope", "scale", "remediability"):
+    scored = ("scope", "scale", "remediability", *(["override"] if item.severity.override else []))
+    for name in scored:
         score = getattr(item.severity, name).score
         if not 1 <= score <= scale_size:
             raise InputError(f"score {score} is outside the severity scale 1..{scale_size}",
                              file=path, module=item.module, field=f"severity.{name}.score")
-    if item.severity.override and not 1 <= item.severity.override.score <= scale_size:
-        raise InputError(f"score {item.severity.override.score} is outside the severity scale 1..{scale_size}",
-                         file=path, module=item.module, field="severity.override.score")
     maturity = [m.label for m in method.maturity]
     for a, area in enumerate(item.questionnaire):
         for q, measure in enumerate(area.measures):
@@ -406,18 +389,25 @@ def _marked_fields(node: Any, where: str = "") -> list[str]:
     return []
 
 
-def _refuse_values_to_update(year_dir: Path, modules: list[str] | None) -> None:
+def _read_year_files(year_dir: Path, modules: list[str] | None) -> dict[str, Any]:
+    """The parsed YAML of the assessment and of ``modules`` (every module file by default),
+    by file name; each file is read once, for the TO UPDATE scan and for validation."""
+    names = ([f"{m}.yaml" for m in modules] if modules is not None
+             else sorted(p.name for p in year_dir.glob("*.yaml") if p.name != "assessment.yaml"))
+    parsed = {"assessment.yaml": read_yaml(year_dir / "assessment.yaml", InputError)}
+    for name in names:
+        if (year_dir / name).is_file():
+            parsed[name] = read_yaml(year_dir / name, InputError, module=name.removesuffix(".yaml"))
+    return parsed
+
+
+def _refuse_values_to_update(year_dir: Path, parsed: dict[str, Any]) -> None:
     """A scaffolded year fails with the full list of what still needs a value, never with
     last year's numbers."""
-    names = ["assessment.yaml"] + ([f"{m}.yaml" for m in modules] if modules is not None
-                                   else sorted(p.name for p in year_dir.glob("*.yaml") if p.name != "assessment.yaml"))
     pending = []
-    for name in names:
-        path = year_dir / name
-        if path.is_file():
-            where = {} if name == "assessment.yaml" else {"module": name.removesuffix(".yaml")}
-            fields = _marked_fields(read_yaml(path, InputError, **where))
-            pending += [f"{name}: {', '.join(fields)}"] if fields else []
+    for name, data in parsed.items():
+        fields = _marked_fields(data)
+        pending += [f"{name}: {', '.join(fields)}"] if fields else []
     if pending:
         count = sum(entry.count(",") + 1 for entry in pending)
         raise InputError(f"{count} value(s) still marked {TO_UPDATE}: " + "; ".join(pending), file=year_dir)
@@ -529,8 +519,9 @@ def _load_year(year: int, root: Path, methodology: str | Path | None, modules: l
         years = ", ".join(map(str, available_years(root))) or "none"
         raise InputError(f"no data for year {year} (years with data: {years})", file=year_dir)
     assessment_path = year_dir / "assessment.yaml"
-    _refuse_values_to_update(year_dir, modules)
-    assessment: AssessmentInput = _validated(AssessmentInput, assessment_path, None)
+    parsed = _read_year_files(year_dir, modules)
+    _refuse_values_to_update(year_dir, parsed)
+    assessment: AssessmentInput = _validated(AssessmentInput, parsed["assessment.yaml"], assessment_path, None)
     if assessment.year != year:
         raise InputError(f"says year {assessment.year}, but lies in the folder of {year}",
                          file=assessment_path, field="year")
@@ -542,7 +533,8 @@ def _load_year(year: int, root: Path, methodology: str | Path | None, modules: l
         path = year_dir / f"{module_id}.yaml"
         if not path.is_file():
             raise InputError("module file is missing", file=path, module=module_id)
-        item = _resolve_sor(_validated(ModuleInput, path, module_id), root / str(year), path, module_id)
+        item = _validated(ModuleInput, parsed[path.name], path, module_id)
+        item = _resolve_sor(item, root / str(year), path, module_id)
         if item.module != module_id:
             raise InputError(f"file declares module '{item.module}'", file=path, module=module_id, field="module")
         _check_against_methodology(item, method, path)

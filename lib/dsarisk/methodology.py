@@ -415,16 +415,19 @@ def _canonicalised(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _describe(error: ValidationError) -> tuple[str, str]:
+def describe_validation_error(error: ValidationError, *, unknown: str = "unknown field",
+                              count_more: bool = False) -> tuple[str, str]:
+    """(field, message) of pydantic's first error, in our words: ``unknown`` for a field the
+    schema does not have; with ``count_more``, how many further problems there are."""
     first = error.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    field = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function-")) or "(top level)"
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
-        message = "unknown field (not part of the methodology schema)"
+        message = unknown
     elif first["type"] == "missing":
         message = "required field is missing"
     more = len(error.errors()) - 1
-    if more:
+    if count_more and more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
     return field, message
 
@@ -458,7 +461,8 @@ def parse_methodology(data: Any, *, source: str | Path = "<methodology>") -> Met
     try:
         return Methodology.model_validate(data)
     except ValidationError as exc:
-        field, message = _describe(exc)
+        field, message = describe_validation_error(
+            exc, unknown="unknown field (not part of the methodology schema)", count_more=True)
         raise MethodologyError(message, file=source, field=field) from None
     except MethodologyError as exc:
         raise MethodologyError(exc.message, file=source, field=exc.field) from None
