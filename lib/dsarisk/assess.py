@@ -7,13 +7,14 @@ resulting :class:`ModuleAssessment` and never compute a score themselves.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import scoring
 from .cycle import Change, changes_since
 from .exceptions import InputError, ScoringError
-from .inputs import MODULES, ModuleInput, Published, YearInputs, available_years, load_year
+from .inputs import MODULES, Measure, ModuleInput, Published, YearInputs, load_year
 from .labels import canonical_label
 from .methodology import Methodology
 from .quality import Finding, module_findings
@@ -152,8 +153,9 @@ class ModuleAssessment:
         return record
 
 
-def _answers(item: ModuleInput) -> list[scoring.Answer]:
-    return [scoring.Answer(m.maturity, m.weight, m.component) for _, m in item.measures]
+def answers_of(measures: Iterable[Measure]) -> list[scoring.Answer]:
+    """The questionnaire measures as the scoring functions take them."""
+    return [scoring.Answer(m.maturity, m.weight, m.component) for m in measures]
 
 
 def _located(error: ScoringError, inputs: YearInputs, module_id: str) -> InputError:
@@ -189,12 +191,10 @@ def assess_module(inputs: YearInputs, module_id: str, *, with_previous: bool = T
             rationale=sev.override.rationale if sev.override else None,
         )
         inherent = scoring.inherent(method, probability, severity)
-        effectiveness = scoring.effectiveness(method, answers=_answers(item))
+        effectiveness = scoring.effectiveness(method, answers=answers_of(m for _, m in item.measures))
         residual = scoring.residual(method, inherent, effectiveness)
         by_area = {
-            area.area: scoring.effectiveness(
-                method, answers=[scoring.Answer(m.maturity, m.weight, m.component) for m in area.measures]
-            ).pct or 0.0
+            area.area: scoring.effectiveness(method, answers=answers_of(area.measures)).pct or 0.0
             for area in item.questionnaire
         } if not method.effectiveness.components else dict(effectiveness.by_component)
     except ScoringError as exc:
@@ -212,10 +212,9 @@ def assess_module(inputs: YearInputs, module_id: str, *, with_previous: bool = T
 
 def previous_inputs(inputs: YearInputs, module_id: str) -> YearInputs | None:
     """Last year's inputs of ``module_id``, or None when that year has no data for it."""
-    year = inputs.assessment.previous_year
-    if year is None or year not in available_years(inputs.data_dir):
+    if inputs.previous_year is None:
         return None
-    earlier = load_year(year, data_dir=inputs.data_dir, modules=None)
+    earlier = load_year(inputs.previous_year, data_dir=inputs.data_dir, modules=None)
     return earlier if module_id in earlier.modules else None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime as dt
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -21,6 +22,13 @@ from .scoring import score_case
 EXIT_INPUT = 2
 EXIT_FAILED = 1
 CASE_COLUMNS = ("probability", "inherent", "effectiveness", "residual")
+
+
+def _date(text: str | None, option: str) -> dt.date | None:
+    try:
+        return None if text is None else dt.date.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"'{text}' is not a date (YYYY-MM-DD)", field=option) from None
 
 
 def _number(text: str, field: str) -> float:
@@ -162,32 +170,18 @@ def cmd_sor_synth(args: argparse.Namespace) -> int:
     """Write a deterministic synthetic statement-of-reasons dump."""
     from .sources.sor_synth import synthesize
 
-    import datetime as dt
-
-    try:
-        start = dt.date.fromisoformat(args.start)
-    except ValueError:
-        raise InputError(f"'{args.start}' is not a date (YYYY-MM-DD)", field="--start") from None
     files = synthesize(args.out, rows=args.rows, days=args.days, seed=args.seed, light=args.light,
-                       part_rows=args.part_rows, start=start)
+                       part_rows=args.part_rows, start=_date(args.start, "--start"))
     print(f"wrote {len(files)} daily dump(s), {args.rows:,} statements, to {args.out}")
     return 0
 
 
 def cmd_sor_aggregate(args: argparse.Namespace) -> int:
     """Aggregate statements of reasons per platform, module and month."""
-    import datetime as dt
-
     from .sources.sor import Filters, aggregate
 
-    def day(text: str | None) -> dt.date | None:
-        try:
-            return dt.date.fromisoformat(text) if text else None
-        except ValueError:
-            raise InputError(f"'{text}' is not a date (YYYY-MM-DD)", field="--start/--end") from None
-
-    filters = Filters(platforms=tuple(args.platform) if args.platform else None, start=day(args.start),
-                      end=day(args.end), eu_only=not args.any_territory)
+    filters = Filters(platforms=tuple(args.platform) if args.platform else None, start=_date(args.start, "--start"),
+                      end=_date(args.end, "--end"), eu_only=not args.any_territory)
     result = aggregate(args.path, filters, engine=args.engine)
     if args.out:
         result.table.to_csv(args.out, index=False)

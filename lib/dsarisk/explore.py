@@ -7,6 +7,7 @@ another way, so what an analyst explores is what the report would say.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from . import scoring
-from .assess import ModuleAssessment, assess_module
+from .assess import ModuleAssessment, answers_of, assess_module
 from .exceptions import InputError
 from .inputs import YearInputs, load_year
 from .labels import canonical_label
@@ -80,6 +81,18 @@ def _threshold_text(driver: str, value: float | None, *, worse: bool, unit: str)
     return f"{'>=' if rising else '<'} {value:g} {unit}"
 
 
+def _band_edges(mins: list[float], current: float, move: Callable[[float], int], *,
+                rising_raises: bool) -> tuple[float | None, float | None]:
+    """For a driver banded at ``mins``: the nearest band minimum above ``current`` that moves
+    the rating (``move``: its steps at a value) the way a rising driver does, and the top of
+    the nearest band at or below ``current`` whose values move it the other way."""
+    sign = 1 if rising_raises else -1
+    above = next((m for m in mins if m > current and sign * move(m) > 0), None)
+    below = next((upper for lower, upper in reversed(list(zip([0.0, *mins], mins)))
+                  if upper <= current and sign * move(lower) < 0), None)
+    return above, below
+
+
 def band_distances(a: ModuleAssessment) -> list[BandDistance]:
     """For the inherent and residual ratings, the rate, severity and effectiveness at which
     each moves one band up (worse) or down (better), the other inputs held."""
@@ -95,46 +108,36 @@ def band_distances(a: ModuleAssessment) -> list[BandDistance]:
             result = replace(base, **change).score(method, a.module)  # type: ignore[arg-type]
             return _position(method, rating, getattr(result, rating).level)
 
-        mins = [band.min for band in scale.levels]
-        worse_rate = next((m for m in mins if m > base.rate and level_at(rate=m) > now), None)
-        better_rate = next((upper for lower, upper in reversed(list(zip([0.0, *mins], mins)))
-                            if upper <= base.rate and level_at(rate=lower) < now), None)
+        worse_rate, better_rate = _band_edges([band.min for band in scale.levels], base.rate,
+                                              lambda rate: level_at(rate=rate) - now, rising_raises=True)
         rows.append(BandDistance(a.module, rating, "rate", base.rate, worse_rate, better_rate, scale.unit))
         worse_sev = next((s for s in severities if s > base.severity and level_at(severity=s) > now), None)
         better_sev = next((s for s in reversed(severities) if s < base.severity and level_at(severity=s) < now), None)
         rows.append(BandDistance(a.module, rating, "severity", base.severity, worse_sev, better_sev, "score"))
         if rating == "residual":
-            eff_mins = [band.min for band in method.effectiveness.levels]
-            better_eff = next((m for m in eff_mins if m > base.effectiveness_pct
-                               and level_at(effectiveness_pct=m) < now), None)
-            worse_eff = next((upper for lower, upper in reversed(list(zip([0.0, *eff_mins], eff_mins)))
-                              if upper <= base.effectiveness_pct and level_at(effectiveness_pct=lower) > now), None)
+            better_eff, worse_eff = _band_edges(
+                [band.min for band in method.effectiveness.levels], base.effectiveness_pct,
+                lambda pct: level_at(effectiveness_pct=pct) - now, rising_raises=False)
             rows.append(BandDistance(a.module, rating, "effectiveness", base.effectiveness_pct, worse_eff,
                                      better_eff, "%"))
     return rows
 
 
-def band_distance_table(assessments: dict[str, ModuleAssessment]) -> pd.DataFrame:
-    """Every module's band distances as one table."""
-    rows = []
-    for a in assessments.values():
-        for d in band_distances(a):
-            rows.append({"module": a.title, "rating": d.rating, "driver": d.driver,
-                         "current": round(d.current, 4), "rating rises at": d.worse_text,
-                         "rating falls at": d.better_text})
-    return pd.DataFrame(rows)
+def band_distance_table(distances: Mapping[str, list[BandDistance]]) -> pd.DataFrame:
+    """The band distances of every module (by title) as one table."""
+    return pd.DataFrame([{"module": title, "rating": d.rating, "driver": d.driver, "current": round(d.current, 4),
+                          "rating rises at": d.worse_text, "rating falls at": d.better_text}
+                         for title, rows in distances.items() for d in rows])
 
 
-def band_distance_chart(assessments: dict[str, ModuleAssessment]) -> Figure:
-    """How close each module sits to the boundaries of its residual rating: for each driver,
-    the relative change (in % of its current value) that moves the residual a band."""
-    figure = Figure(figsize=(10, 0.6 * len(assessments) + 1.8), layout="constrained")
+def band_distance_chart(distances: Mapping[str, list[BandDistance]]) -> Figure:
+    """How close each module (by title) sits to the boundaries of its residual rating: for each
+    driver, the relative change (in % of its current value) that moves the residual a band."""
+    figure = Figure(figsize=(10, 0.6 * len(distances) + 1.8), layout="constrained")
     ax = figure.add_subplot()
-    names, offsets = [], 0.0
     colors = {"rate": "#5c6bc0", "severity": "#8d6e63", "effectiveness": "#26a69a"}
-    for i, a in enumerate(assessments.values()):
-        names.append(a.title)
-        for j, d in enumerate(x for x in band_distances(a) if x.rating == "residual"):
+    for i, rows in enumerate(distances.values()):
+        for j, d in enumerate(x for x in rows if x.rating == "residual"):
             offsets = (j - 1) * 0.25
             for target, sign in ((d.worse_at, 1), (d.better_at, -1)):
                 if target is None or d.current == 0:
@@ -143,7 +146,7 @@ def band_distance_chart(assessments: dict[str, ModuleAssessment]) -> Figure:
                 ax.barh(i + offsets, change, height=0.22, color=colors[d.driver], alpha=1 if sign > 0 else 0.55,
                         label=d.driver if i == 0 and sign > 0 else None)
     ax.axvline(0, color="black", linewidth=1)
-    ax.set_yticks(range(len(names)), names)
+    ax.set_yticks(range(len(distances)), list(distances))
     ax.set_xlabel("change from the current value that moves the residual rating a band (%)")
     ax.set_title("Distance to the next residual band (solid: worse, light: better)", loc="left", fontsize=11)
     ax.legend(loc="lower right", fontsize=8)
@@ -172,16 +175,17 @@ def _vary_answers(a: ModuleAssessment) -> list[tuple[str, str, float]]:
     """(measure id, change, effectiveness %) for each answer one maturity level up and down."""
     method = a.methodology
     levels = [m.label for m in method.maturity]
-    answers = [(m.id, scoring.Answer(m.maturity, m.weight, m.component)) for _, m in a.inputs.measures]
+    measures = [m for _, m in a.inputs.measures]
+    answers = answers_of(measures)
     varied = []
-    for index, (measure_id, answer) in enumerate(answers):
+    for index, (measure, answer) in enumerate(zip(measures, answers, strict=True)):
         position = levels.index(canonical_label(answer.maturity, levels) or answer.maturity)
         for step in (-1, 1):
             if 0 <= position + step < len(levels):
-                changed = [ans for _, ans in answers]
+                changed = list(answers)
                 changed[index] = replace(answer, maturity=levels[position + step])
                 pct = scoring.effectiveness(method, answers=changed).pct or 0.0
-                varied.append((measure_id, f"{'+' if step > 0 else '-'}1 level", pct))
+                varied.append((measure.id, f"{'+' if step > 0 else '-'}1 level", pct))
     return varied
 
 
@@ -217,15 +221,15 @@ def sensitivity(a: ModuleAssessment) -> list[Sensitivity]:
     return results
 
 
-def sensitivity_table(a: ModuleAssessment) -> pd.DataFrame:
+def sensitivity_table(results: list[Sensitivity]) -> pd.DataFrame:
     return pd.DataFrame([{"input": s.input, "change": s.change, "inherent": s.inherent, "residual": s.residual,
-                          "flips": "yes" if s.flips else ""} for s in sensitivity(a)])
+                          "flips": "yes" if s.flips else ""} for s in results])
 
 
-def tornado_chart(a: ModuleAssessment, *, limit: int = 12) -> Figure:
+def tornado_chart(results: list[Sensitivity], *, title: str, limit: int = 12) -> Figure:
     """For each input, the lowest and highest residual band step its variations reach."""
     spans: dict[str, list[int]] = {}
-    for s in sensitivity(a):
+    for s in results:
         spans.setdefault(s.input, []).append(s.residual_step)
     ranked = sorted(spans.items(), key=lambda item: (max(item[1]) - min(item[1]), item[0]), reverse=True)[:limit]
     figure = Figure(figsize=(9, 0.35 * len(ranked) + 1.6), layout="constrained")
@@ -238,7 +242,7 @@ def tornado_chart(a: ModuleAssessment, *, limit: int = 12) -> Figure:
     ax.axvline(0, color="black", linewidth=1)
     ax.set_xlim(-2.5, 2.5)
     ax.set_xlabel("residual rating change (bands; red worse, green better)")
-    ax.set_title(f"Which inputs flip the residual rating: {a.title}", loc="left", fontsize=11)
+    ax.set_title(f"Which inputs flip the residual rating: {title}", loc="left", fontsize=11)
     return figure
 
 

@@ -19,6 +19,8 @@ import nbformat
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import TagRemovePreprocessor
 
+from .labels import version_label
+
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 PAGE_TEMPLATE = "dsarisk"
 SECTION_TEMPLATE = "dsarisk_section"
@@ -51,11 +53,10 @@ def _exporter(template: str) -> HTMLExporter:
 
 
 def _anchor_cell(section: Section, public: bool) -> nbformat.NotebookNode:
-    mark = "Non-confidential version" if public else "Confidential: internal version"
     kind = "public" if public else "internal"
     return nbformat.v4.new_markdown_cell(
         f'<div class="dsarisk-section" id="{section.anchor}"></div>\n'
-        f'<div class="dsarisk-version-mark {kind}">{html.escape(mark)}</div>'
+        f'<div class="dsarisk-version-mark {kind}">{html.escape(version_label(public))}</div>'
     )
 
 

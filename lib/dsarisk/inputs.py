@@ -453,6 +453,12 @@ class YearInputs(BaseModel):
     modules: dict[str, ModuleInput]
     files: dict[str, Path]
 
+    @property
+    def previous_year(self) -> int | None:
+        """The assessment's previous year when the data folder holds it, else None."""
+        year = self.assessment.previous_year
+        return year if year in available_years(self.data_dir) else None
+
     def module(self, module_id: str) -> ModuleInput:
         if module_id not in self.modules:
             raise InputError(f"module not in this year's assessment ({', '.join(self.modules)})",
@@ -529,7 +535,7 @@ def _load_year(year: int, root: Path, methodology: str | Path | None, modules: l
     method = load_methodology(methodology_path)
     files = {"assessment": assessment_path, "methodology": methodology_path}
     loaded: dict[str, ModuleInput] = {}
-    for module_id in modules or assessment.modules:
+    for module_id in assessment.modules if modules is None else modules:
         path = year_dir / f"{module_id}.yaml"
         if not path.is_file():
             raise InputError("module file is missing", file=path, module=module_id)

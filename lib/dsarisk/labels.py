@@ -31,3 +31,8 @@ def canonical_label(label: str, labels: Iterable[str]) -> str | None:
         if label_key(candidate) == wanted:
             return candidate
     return None
+
+
+def version_label(public: bool) -> str:
+    """The mark of a report's version, carried by every section."""
+    return "Non-confidential version" if public else "Confidential: internal version"

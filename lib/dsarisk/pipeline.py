@@ -26,7 +26,7 @@ from typing import Any
 from .engine import Job, JobOutcome, execute_all, skip_iri_format_checker, worker_pool
 from .exceptions import PipelineError
 from .hashing import sha256_file
-from .inputs import YearInputs, available_years, load_year
+from .inputs import YearInputs, load_year
 from .paths import NOTEBOOKS_DIR, REPORTS_DIR
 
 SUMMARY_NOTEBOOK = "00_summary.ipynb"
@@ -75,8 +75,8 @@ def _input_files(inputs: YearInputs) -> dict[str, Path]:
 
     files: dict[str, Path] = {}
     years = [inputs.year]
-    if inputs.assessment.previous_year in available_years(inputs.data_dir):
-        years.append(inputs.assessment.previous_year)  # type: ignore[arg-type]
+    if inputs.previous_year is not None:
+        years.append(inputs.previous_year)
     for year in years:
         for path in sorted((inputs.data_dir / str(year)).glob("*.yaml")):
             files[f"{year}/{path.name}"] = path
@@ -91,8 +91,8 @@ def _input_files(inputs: YearInputs) -> dict[str, Path]:
                 files[str(resolved.relative_to(inputs.data_dir.resolve())) if inside else f"sor/{path.name}"] = path
     methodology = inputs.methodology_path
     files[f"methodology/{methodology.name}"] = methodology
-    if years[1:]:
-        previous = load_year(years[1], data_dir=inputs.data_dir, modules=[])
+    if inputs.previous_year is not None:
+        previous = load_year(inputs.previous_year, data_dir=inputs.data_dir, modules=[])
         files[f"methodology/{previous.methodology_path.name}"] = previous.methodology_path
     return files
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
 
 from . import explore, plots
 from .assess import ModuleAssessment, assess_module, assess_year
-from .inputs import ART34_1, ART35_1, YearInputs, available_years, load_year
-from .labels import canonical_label
+from .inputs import ART34_1, ART35_1, YearInputs, load_year
+from .labels import canonical_label, version_label
+from .methodology import Methodology
 from .tables import Chart, Html, banner, bullet_list, esc, fmt, paragraph, render_parts, table
 from .paths import DATA_DIR
 from .sources.sor import SorAggregate, aggregate
@@ -50,8 +52,20 @@ def _residual_marks(assessments: dict[str, ModuleAssessment], public: bool) -> d
             if not a.hidden("effectiveness", public=public)}
 
 
-def version_label(public: bool) -> str:
-    return "Non-confidential version" if public else "Confidential: internal version"
+_MATRICES = {  # kind -> how to draw it, where each module sits, what its rows and columns are
+    "inherent": (plots.inherent_heatmap, _inherent_marks, "probability", "severity"),
+    "residual": (plots.residual_heatmap, _residual_marks, "effectiveness", "inherent"),
+}
+
+
+def _matrix_chart(kind: str, method: Methodology, assessments: dict[str, ModuleAssessment], *, public: bool,
+                  title: str) -> Chart:
+    """The ``kind`` risk matrix with the modules placed, its alternative text naming each place."""
+    draw, place, rows, columns = _MATRICES[kind]
+    marks = place(assessments, public)
+    where = "; ".join(f"{name} at {row} {rows}, {column} {columns}" for name, (row, column) in marks.items())
+    return Chart(draw(method, marks=marks, title=title),
+                 alt=f"{title}: {where or 'no module placed'}. Risk matrix of {rows} by {columns}.")
 
 
 def version_banner(public: bool) -> Html:
@@ -123,10 +137,8 @@ class ModuleBook:
 
     # -- 4. inherent ---------------------------------------------------------------------
     def inherent_heatmap(self) -> Chart:
-        title = f"Inherent risk: {self.a.title} is {self.a.inherent.level}"
-        figure = plots.inherent_heatmap(self.method, marks=_inherent_marks({self.a.module: self.a}, self.public),
-                                        title=title)
-        return Chart(figure, alt=f"{title}. Risk matrix of probability by severity.")
+        return _matrix_chart("inherent", self.method, {self.a.module: self.a}, public=self.public,
+                             title=f"Inherent risk: {self.a.title} is {self.a.inherent.level}")
 
     # -- 5. questionnaire ----------------------------------------------------------------
     def questionnaire(self) -> Html:
@@ -153,10 +165,8 @@ class ModuleBook:
 
     # -- 6. residual ---------------------------------------------------------------------
     def residual_heatmap(self) -> Chart:
-        title = f"Residual risk: {self.a.title} is {self.a.residual.level}"
-        figure = plots.residual_heatmap(self.method, marks=_residual_marks({self.a.module: self.a}, self.public),
-                                        title=title)
-        return Chart(figure, alt=f"{title}. Risk matrix of mitigation effectiveness by inherent risk.")
+        return _matrix_chart("residual", self.method, {self.a.module: self.a}, public=self.public,
+                             title=f"Residual risk: {self.a.title} is {self.a.residual.level}")
 
     # -- 7. computed vs published --------------------------------------------------------
     def published_check(self) -> Html:
@@ -283,18 +293,12 @@ class SummaryBook:
         return table(pd.DataFrame(rows), caption=f"Systemic risk ratings {self.year}")
 
     def inherent_heatmap(self) -> Chart:
-        title = f"Inherent risk of every module, {self.year}"
-        marks = _inherent_marks(self.assessments, self.public)
-        return Chart(plots.inherent_heatmap(self.method, marks=marks, title=title),
-                     alt=f"{title}: " + "; ".join(f"{name} at {p} probability, {s} severity"
-                                                  for name, (p, s) in marks.items()))
+        return _matrix_chart("inherent", self.method, self.assessments, public=self.public,
+                             title=f"Inherent risk of every module, {self.year}")
 
     def residual_heatmap(self) -> Chart:
-        title = f"Residual risk of every module, {self.year}"
-        marks = _residual_marks(self.assessments, self.public)
-        return Chart(plots.residual_heatmap(self.method, marks=marks, title=title),
-                     alt=f"{title}: " + "; ".join(f"{name} at {e} effectiveness, {i} inherent"
-                                                  for name, (e, i) in marks.items()))
+        return _matrix_chart("residual", self.method, self.assessments, public=self.public,
+                             title=f"Residual risk of every module, {self.year}")
 
     def legend(self) -> Html:
         return bullet_list([f"{SHORT_NAMES.get(m, m)}: {a.title}" for m, a in self.assessments.items()])
@@ -371,8 +375,6 @@ def open_module(*, year: int, module: str, data_dir: str | None = None, methodol
     return ModuleBook(assess_module(inputs, module), public=public)
 
 
-
-
 class ExploreBook:
     """The sections of the exploration notebook: band distances, sensitivity, and what
     changed between years by the method and by the inputs."""
@@ -381,31 +383,39 @@ class ExploreBook:
         self.inputs = inputs
         self.assessments = assess_year(inputs)
         self.module = module if module in self.assessments else next(iter(self.assessments))
+        self._sensitivities: dict[str, list[explore.Sensitivity]] = {}
 
     @property
     def focus(self) -> ModuleAssessment:
         return self.assessments[self.module]
 
+    @cached_property
+    def _distances(self) -> dict[str, list[explore.BandDistance]]:
+        return {a.title: explore.band_distances(a) for a in self.assessments.values()}
+
+    def _sensitivity(self) -> list[explore.Sensitivity]:
+        """The focused module's sensitivity, computed once for its table and its chart."""
+        if self.module not in self._sensitivities:
+            self._sensitivities[self.module] = explore.sensitivity(self.focus)
+        return self._sensitivities[self.module]
+
     def distances(self) -> Html:
-        return table(explore.band_distance_table(self.assessments),
+        return table(explore.band_distance_table(self._distances),
                      caption="Where each rating moves a band (the other inputs held)")
 
     def distance_chart(self) -> Chart:
-        return Chart(explore.band_distance_chart(self.assessments),
+        return Chart(explore.band_distance_chart(self._distances),
                      alt="Relative change of rate, severity and effectiveness that moves each module's residual a band.")
 
     def sensitivity(self) -> Html:
-        return table(explore.sensitivity_table(self.focus), caption=f"Sensitivity: {self.focus.title}")
+        return table(explore.sensitivity_table(self._sensitivity()), caption=f"Sensitivity: {self.focus.title}")
 
     def tornado(self) -> Chart:
-        return Chart(explore.tornado_chart(self.focus), alt=f"Inputs that flip the residual rating of {self.focus.title}.")
-
-    def _previous_year(self) -> int | None:
-        previous = self.inputs.assessment.previous_year
-        return previous if previous in available_years(self.inputs.data_dir) else None
+        return Chart(explore.tornado_chart(self._sensitivity(), title=self.focus.title),
+                     alt=f"Inputs that flip the residual rating of {self.focus.title}.")
 
     def methodology_comparison(self) -> Html:
-        previous = self._previous_year()
+        previous = self.inputs.previous_year
         if previous is None:
             return paragraph("No previous year, so no previous methodology to compare with.")
         other = load_year(previous, data_dir=self.inputs.data_dir, modules=[]).methodology_path
@@ -415,7 +425,7 @@ class ExploreBook:
                      caption=f"{self.inputs.year} inputs under both methodologies (rows the method alone changes)")
 
     def year_comparison(self) -> Html:
-        previous = self._previous_year()
+        previous = self.inputs.previous_year
         if previous is None:
             return paragraph("No previous year to compare with.")
         changes = explore.compare_years(previous, self.inputs.year, data_dir=self.inputs.data_dir)
@@ -423,7 +433,7 @@ class ExploreBook:
                      caption=f"{previous} to {self.inputs.year}: total change split into method and inputs (bands)")
 
     def measure_changes(self) -> Html:
-        previous = self._previous_year()
+        previous = self.inputs.previous_year
         if previous is None:
             return paragraph("No previous year to compare with.")
         earlier = load_year(previous, data_dir=self.inputs.data_dir)
@@ -440,7 +450,6 @@ class ExploreBook:
 def open_explore(*, year: int, module: str, data_dir: str | None = None, methodology: str | None = None) -> ExploreBook:
     """Load and score every module of ``year`` for exploration, focused on ``module``."""
     return ExploreBook(load_year(int(year), data_dir=data_dir, methodology=methodology), module=module)
-
 
 
 class SorBook:
