@@ -8,6 +8,7 @@ reported as an :class:`InputError` naming the file, the module and the field.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -198,6 +199,13 @@ class FactorFigure(_Strict):
     denominator: Number | None = None
 
 
+def _one_of(value: str, allowed: Collection[str], what: str, *, separator: str = ", ") -> str:
+    """``value`` when ``allowed`` holds it; otherwise a ValueError listing what is allowed."""
+    if value not in allowed:
+        raise ValueError(f"'{value}' is not {what} ({separator.join(allowed)})")
+    return value
+
+
 class Factor(_Strict):
     factor: str
     assessment: str
@@ -206,9 +214,7 @@ class Factor(_Strict):
     @field_validator("factor")
     @classmethod
     def _known_factor(cls, factor: str) -> str:
-        if factor not in ART34_2_FACTORS:
-            raise ValueError(f"'{factor}' is not an Article 34(2) factor ({'; '.join(ART34_2_FACTORS)})")
-        return factor
+        return _one_of(factor, ART34_2_FACTORS, "an Article 34(2) factor", separator="; ")
 
 
 class Measure(_Strict):
@@ -280,9 +286,7 @@ class ModuleInput(_Strict):
     @field_validator("module")
     @classmethod
     def _known_module(cls, module: str) -> str:
-        if module not in MODULES:
-            raise ValueError(f"'{module}' is not a module id ({', '.join(MODULES)})")
-        return module
+        return _one_of(module, MODULES, "a module id")
 
     @property
     def measures(self) -> list[tuple[str, Measure]]:

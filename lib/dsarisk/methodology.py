@@ -7,6 +7,7 @@ lookup, a 5x5 lookup or a score product with bands are all files.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -254,14 +255,7 @@ class Methodology(_Strict):
             _check_thresholds(spec.bands, "inherent.bands", start_at_zero=False)
             for band in spec.bands:
                 _canonical(band.label, levels, "inherent.bands")
-            lowest = 1
-            if spec.bands[0].min > lowest:
-                raise MethodologyError(
-                    f"no band covers score {lowest} (the first band starts at {spec.bands[0].min:g})",
-                    field="inherent.bands",
-                )
-            if not self.allow_non_monotonic:
-                _check_monotone([[levels.index(b.label) for b in spec.bands]], True, True, "inherent.bands")
+            self._check_bands_cover(spec.bands, levels, lowest=1, what="score", field="inherent.bands")
         for i, override in enumerate(spec.overrides):
             _canonical(override.probability, probability, f"inherent.overrides[{i}].probability")
             _canonical(override.severity, severity, f"inherent.overrides[{i}].severity")
@@ -304,13 +298,16 @@ class Methodology(_Strict):
             lowest = lowest_input * min(factors)  # type: ignore[type-var]
         else:
             lowest = 0.0
-        if spec.bands[0].min > lowest:
-            raise MethodologyError(
-                f"no band covers value {lowest:g} (the first band starts at {spec.bands[0].min:g})",
-                field="residual.bands",
-            )
+        self._check_bands_cover(spec.bands, levels, lowest=lowest, what="value", field="residual.bands")
+
+    def _check_bands_cover(self, bands: Sequence[Band | ScoreBand], levels: list[str], *, lowest: float,
+                           what: str, field: str) -> None:
+        """The first band must cover ``lowest``, and the bands' levels must not fall."""
+        if bands[0].min > lowest:
+            raise MethodologyError(f"no band covers {what} {lowest:g} (the first band starts at {bands[0].min:g})",
+                                   field=field)
         if not self.allow_non_monotonic:
-            _check_monotone([[levels.index(b.label) for b in spec.bands]], True, True, "residual.bands")
+            _check_monotone([[levels.index(b.label) for b in bands]], True, True, field)
 
     # -- queries ----------------------------------------------------------------------
     def probability_scale(self, module: str | None = None) -> ProbabilityScale:
