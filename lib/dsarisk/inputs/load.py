@@ -1,0 +1,167 @@
+"""Loading a year: read each file once, scan for TO UPDATE, validate, resolve sources,
+check against the methodology and the previous year."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from ..exceptions import InputError
+from ..labels import canonical_label
+from ..methodology import Methodology, load_methodology, read_yaml, resolve_methodology_path
+from ..paths import DATA_DIR
+from .crossyear import check_commitments, previous_roadmap
+from .markers import refuse_values_to_update
+from .schema import AssessmentInput, ModuleInput, validated
+from .sources import resolve_sor
+
+def _check_against_methodology(item: ModuleInput, method: Methodology, path: Path) -> None:
+    scale_size = len(method.severity.labels)
+    scored = ("scope", "scale", "remediability", *(["override"] if item.severity.override else []))
+    for name in scored:
+        score = getattr(item.severity, name).score
+        if not 1 <= score <= scale_size:
+            raise InputError(f"score {score} is outside the severity scale 1..{scale_size}",
+                             file=path, module=item.module, field=f"severity.{name}.score")
+    maturity = [m.label for m in method.maturity]
+    for a, area in enumerate(item.questionnaire):
+        for q, measure in enumerate(area.measures):
+            if canonical_label(measure.maturity, maturity) is None:
+                raise InputError(f"'{measure.maturity}' is not a maturity level ({', '.join(maturity)})",
+                                 file=path, module=item.module,
+                                 field=f"questionnaire[{a}].measures[{q}].maturity ({measure.id})")
+    published = item.published
+    checks = (("probability", published.probability, method.probability.labels),
+              ("inherent", published.inherent, method.inherent.labels),
+              ("effectiveness", published.effectiveness, method.effectiveness.labels),
+              ("residual", published.residual, method.residual.labels))
+    for name, label, labels in checks:
+        if label is not None and canonical_label(label, labels) is None:
+            raise InputError(f"'{label}' is not a level of the methodology ({', '.join(labels)})",
+                             file=path, module=item.module, field=f"published.{name}")
+
+
+def _read_year_files(year_dir: Path, modules: list[str] | None) -> dict[str, Any]:
+    """The parsed YAML of the assessment and of ``modules`` (every module file by default),
+    by file name; each file is read once, for the TO UPDATE scan and for validation."""
+    names = ([f"{m}.yaml" for m in modules] if modules is not None
+             else sorted(p.name for p in year_dir.glob("*.yaml") if p.name != "assessment.yaml"))
+    parsed = {"assessment.yaml": read_yaml(year_dir / "assessment.yaml", InputError)}
+    for name in names:
+        if (year_dir / name).is_file():
+            parsed[name] = read_yaml(year_dir / name, InputError, module=name.removesuffix(".yaml"))
+    return parsed
+
+
+class YearInputs(BaseModel):
+    """A year's validated inputs: the assessment, its methodology and each module."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    year: int
+    data_dir: Path
+    assessment: AssessmentInput
+    methodology: Methodology
+    methodology_path: Path
+    modules: dict[str, ModuleInput]
+    files: dict[str, Path]
+
+    @property
+    def previous_year(self) -> int | None:
+        """The assessment's previous year when the data folder holds it, else None."""
+        year = self.assessment.previous_year
+        return year if year in available_years(self.data_dir) else None
+
+    def module(self, module_id: str) -> ModuleInput:
+        if module_id not in self.modules:
+            raise InputError(f"module not in this year's assessment ({', '.join(self.modules)})",
+                             file=self.data_dir / str(self.year) / "assessment.yaml", module=module_id)
+        return self.modules[module_id]
+
+
+def available_years(data_dir: Path = DATA_DIR) -> list[int]:
+    """Years with an ``assessment.yaml`` under ``data_dir``."""
+    return sorted(int(p.parent.name) for p in Path(data_dir).glob("*/assessment.yaml") if p.parent.name.isdigit())
+
+
+def load_year(
+    year: int,
+    *,
+    data_dir: str | Path | None = None,
+    methodology: str | Path | None = None,
+    modules: list[str] | None = None,
+) -> YearInputs:
+    """Load and validate a year's assessment and module files.
+
+    Parameters
+    ----------
+    year : int
+    data_dir : str or Path, optional
+        The folder holding ``<year>/``; the project's ``data/`` by default.
+    methodology : str or Path, optional
+        Overrides the methodology named in ``assessment.yaml``.
+    modules : list of str, optional
+        Load only these modules (all of the assessment's by default).
+
+    Raises
+    ------
+    InputError
+        Naming file, module and field, for the first problem found.
+    """
+    root = Path(data_dir) if data_dir is not None else DATA_DIR
+    year_dir = root / str(year)
+    if year_dir.is_dir():
+        return _load_year_once(year, root, methodology, tuple(modules) if modules is not None else None,
+                               _fingerprint(year_dir, methodology))
+    return _load_year(year, root, methodology, modules)
+
+
+def _fingerprint(year_dir: Path, methodology: str | Path | None) -> tuple[object, ...]:
+    """What a loaded year depends on, cheaply: the files' names, sizes and modification times."""
+    files = sorted([*year_dir.glob("*.yaml"), *year_dir.parent.glob("methodology/*.yaml")])
+    if methodology is not None and Path(methodology).is_file():
+        files.append(Path(methodology))
+    return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+
+
+@lru_cache(maxsize=16)
+def _load_year_once(year: int, root: Path, methodology: str | Path | None, modules: tuple[str, ...] | None,
+                    fingerprint: tuple[object, ...]) -> YearInputs:
+    """Notebooks load the same years several times (the summary once per module's previous
+    year): the validated inputs are immutable, so the same files give the same object."""
+    return _load_year(year, root, methodology, list(modules) if modules is not None else None)
+
+
+def _load_year(year: int, root: Path, methodology: str | Path | None, modules: list[str] | None) -> YearInputs:
+    year_dir = root / str(year)
+    if not year_dir.is_dir():
+        years = ", ".join(map(str, available_years(root))) or "none"
+        raise InputError(f"no data for year {year} (years with data: {years})", file=year_dir)
+    assessment_path = year_dir / "assessment.yaml"
+    parsed = _read_year_files(year_dir, modules)
+    refuse_values_to_update(year_dir, parsed)
+    assessment: AssessmentInput = validated(AssessmentInput, parsed["assessment.yaml"], assessment_path, None)
+    if assessment.year != year:
+        raise InputError(f"says year {assessment.year}, but lies in the folder of {year}",
+                         file=assessment_path, field="year")
+    methodology_path = resolve_methodology_path(methodology or assessment.methodology, base=year_dir)
+    method = load_methodology(methodology_path)
+    files = {"assessment": assessment_path, "methodology": methodology_path}
+    loaded: dict[str, ModuleInput] = {}
+    for module_id in assessment.modules if modules is None else modules:
+        path = year_dir / f"{module_id}.yaml"
+        if not path.is_file():
+            raise InputError("module file is missing", file=path, module=module_id)
+        item = validated(ModuleInput, parsed[path.name], path, module_id)
+        item = resolve_sor(item, root / str(year), path, module_id)
+        if item.module != module_id:
+            raise InputError(f"file declares module '{item.module}'", file=path, module=module_id, field="module")
+        _check_against_methodology(item, method, path)
+        check_commitments(item, path, previous_roadmap(root, assessment.previous_year, module_id))
+        loaded[module_id] = item
+        files[module_id] = path
+    return YearInputs(year=year, data_dir=root, assessment=assessment, methodology=method,
+                      methodology_path=methodology_path, modules=loaded, files=files)
