@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import io
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -18,6 +19,7 @@ from .exceptions import DsariskError, InputError, PipelineError, ScoringError
 from .inputs import available_years
 from .methodology import load_methodology
 from .scoring import score_case
+from .yamlio import read_text
 
 EXIT_INPUT = 2
 EXIT_FAILED = 1
@@ -59,13 +61,12 @@ def _case_from_row(row: dict[str, str]) -> dict[str, object]:
 
 def _score_cases(method_path: str, cases: Path) -> int:
     method = load_methodology(method_path)
+    reader = csv.DictReader(io.StringIO(read_text(cases), newline=""))
     try:
-        with cases.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            rows = list(reader)
-            fields = list(reader.fieldnames or [])
-    except FileNotFoundError:
-        raise InputError("file not found", file=cases) from None
+        rows = list(reader)
+    except csv.Error as exc:
+        raise InputError(f"malformed CSV at line {reader.line_num}: {exc}", file=cases) from None
+    fields = list(reader.fieldnames or [])
     if not fields:
         raise InputError("the cases file has no header row", file=cases)
     clash = [c for c in CASE_COLUMNS if c in fields and c not in ("probability", "effectiveness")]

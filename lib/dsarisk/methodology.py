@@ -11,18 +11,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .exceptions import InputError, MethodologyError
 from .labels import canonical_label
 from .paths import METHODOLOGY_DIR
+from .yamlio import read_yaml  # also imported from here by sources.sor
 
 CHARACTERISTICS = ("scope", "scale", "remediability")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: true and '4' are not numbers; .nan and .inf are no threshold, weight or credit
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Level(_Strict):
@@ -36,7 +37,7 @@ class Level(_Strict):
 class Band(_Strict):
     """A level of a continuous scale: it covers ``[min, next band's min)``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(**_Strict.model_config, populate_by_name=True)
 
     label: str
     min: float = Field(validation_alias="min_pct")
@@ -71,8 +72,11 @@ def _as_levels(value: Any) -> Any:
     return value
 
 
-def _check_thresholds(bands: list[Band] | list[ScoreBand], field: str, *, start_at_zero: bool) -> None:
+def _check_thresholds(bands: list[Band] | list[ScoreBand], field: str, *, start_at_zero: bool,
+                      percent: bool = False) -> None:
     mins = [band.min for band in bands]
+    if percent and mins[-1] > 100:
+        raise MethodologyError(f"thresholds are percentages, {mins[-1]:g} is over 100", field=field)
     if start_at_zero and mins[0] != 0:
         raise MethodologyError(f"thresholds must start at 0, not {mins[0]:g}", field=field)
     for lower, upper in zip(mins, mins[1:]):
@@ -221,10 +225,12 @@ class Methodology(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Methodology:
-        _check_thresholds(self.probability.levels, "probability.levels", start_at_zero=True)
-        for module, scale in self.probability_by_module.items():
-            _check_thresholds(scale.levels, f"probability_by_module.{module}.levels", start_at_zero=True)
-        _check_thresholds(self.effectiveness.levels, "effectiveness.levels", start_at_zero=True)
+        for name, scale in (("probability", self.probability),
+                            *((f"probability_by_module.{m}", s) for m, s in self.probability_by_module.items())):
+            _check_thresholds(scale.levels, f"{name}.levels", start_at_zero=True, percent=scale.unit == "%")
+        _check_thresholds(self.effectiveness.levels, "effectiveness.levels", start_at_zero=True, percent=True)
+        for name in ("probability", "severity", "inherent", "effectiveness", "residual"):
+            _check_unique(getattr(self, name).labels, f"{name}.levels")
         self._check_inherent()
         self._check_residual()
         if self.effectiveness.components is not None:
@@ -429,28 +435,6 @@ def describe_validation_error(error: ValidationError, *, unknown: str = "unknown
     return field, message
 
 
-# libyaml parses our files about ten times faster than the pure-Python loader, and every
-# notebook kernel reads a whole year of them
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def read_yaml(path: Path, error: type[InputError] = MethodologyError, **where: str) -> Any:
-    """Read a YAML file, turning a missing file or a syntax error into ``error``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error("file not found", file=path, **where) from None
-    except OSError as exc:
-        raise error(f"cannot read file ({exc.strerror})", file=path, **where) from None
-    try:
-        return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 (a safe loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        position = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise error(f"malformed YAML{position}: {problem}", file=path, **where) from None
-
-
 def parse_methodology(data: Any, *, source: str | Path = "<methodology>") -> Methodology:
     """Validate an already parsed mapping as a methodology."""
     if not isinstance(data, dict):
@@ -493,4 +477,4 @@ def load_methodology(path: str | Path) -> Methodology:
         With the file and the offending field, for any problem.
     """
     resolved = resolve_methodology_path(path)
-    return parse_methodology(read_yaml(resolved), source=resolved)
+    return parse_methodology(read_yaml(resolved, MethodologyError), source=resolved)

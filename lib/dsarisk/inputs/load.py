@@ -3,6 +3,7 @@ check against the methodology and the previous year."""
 
 from __future__ import annotations
 
+import stat
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,9 @@ from pydantic import BaseModel, ConfigDict
 
 from ..exceptions import InputError
 from ..labels import canonical_label
-from ..methodology import Methodology, load_methodology, read_yaml, resolve_methodology_path
+from ..methodology import Methodology, load_methodology, resolve_methodology_path
+from ..hashing import sha256_file
+from ..yamlio import MAX_BYTES, read_yaml
 from ..paths import DATA_DIR
 from .crossyear import check_commitments, previous_roadmap
 from .markers import refuse_values_to_update
@@ -19,18 +22,23 @@ from .schema import AssessmentInput, ModuleInput, validated
 from .sources import resolve_sor
 
 def _check_against_methodology(item: ModuleInput, method: Methodology, path: Path) -> None:
+    # messages end up in logs: they never repeat a confidential score or answer
+    severity_hidden = item.severity.confidential or "severity" in item.confidential_ratings
+    answers_hidden = "effectiveness" in item.confidential_ratings
     scale_size = len(method.severity.labels)
     scored = ("scope", "scale", "remediability", *(["override"] if item.severity.override else []))
     for name in scored:
         score = getattr(item.severity, name).score
         if not 1 <= score <= scale_size:
-            raise InputError(f"score {score} is outside the severity scale 1..{scale_size}",
+            shown = "the score" if severity_hidden else f"score {score}"
+            raise InputError(f"{shown} is outside the severity scale 1..{scale_size}",
                              file=path, module=item.module, field=f"severity.{name}.score")
     maturity = [m.label for m in method.maturity]
     for a, area in enumerate(item.questionnaire):
         for q, measure in enumerate(area.measures):
             if canonical_label(measure.maturity, maturity) is None:
-                raise InputError(f"'{measure.maturity}' is not a maturity level ({', '.join(maturity)})",
+                answer = "the answer" if answers_hidden else f"'{measure.maturity}'"
+                raise InputError(f"{answer} is not a maturity level ({', '.join(maturity)})",
                                  file=path, module=item.module,
                                  field=f"questionnaire[{a}].measures[{q}].maturity ({measure.id})")
     published = item.published
@@ -54,6 +62,14 @@ def _read_year_files(year_dir: Path, modules: list[str] | None) -> dict[str, Any
         if (year_dir / name).is_file():
             parsed[name] = read_yaml(year_dir / name, InputError, module=name.removesuffix(".yaml"))
     return parsed
+
+
+def validated_assessment(data: Any, path: Path, year: int) -> AssessmentInput:
+    """The parsed ``assessment.yaml`` of the folder of ``year``, validated."""
+    assessment: AssessmentInput = validated(AssessmentInput, data, path, None)
+    if assessment.year != year:
+        raise InputError(f"says year {assessment.year}, but lies in the folder of {year}", file=path, field="year")
+    return assessment
 
 
 class YearInputs(BaseModel):
@@ -120,11 +136,24 @@ def load_year(
 
 
 def _fingerprint(year_dir: Path, methodology: str | Path | None) -> tuple[object, ...]:
-    """What a loaded year depends on, cheaply: the files' names, sizes and modification times."""
-    files = sorted([*year_dir.glob("*.yaml"), *year_dir.parent.glob("methodology/*.yaml")])
-    if methodology is not None and Path(methodology).is_file():
+    """What a loaded year depends on: the YAML files of every year (last year's roadmap is
+    checked) and the methodologies, by content (a rewrite of the same size within the file
+    system's timestamp granularity keeps size and modification time). Small files: cheap."""
+    files = sorted(year_dir.parent.glob("*/*.yaml"))
+    if methodology is not None:
         files.append(Path(methodology))
-    return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    return tuple((str(f), _digest(f)) for f in files)
+
+
+def _digest(path: Path) -> object:
+    """A regular file's SHA-256; for anything else what stat says (reading it is refused later)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_BYTES:
+        return (info.st_mode, info.st_size)
+    return sha256_file(path)
 
 
 @lru_cache(maxsize=16)
@@ -143,10 +172,7 @@ def _load_year(year: int, root: Path, methodology: str | Path | None, modules: l
     assessment_path = year_dir / "assessment.yaml"
     parsed = _read_year_files(year_dir, modules)
     refuse_values_to_update(year_dir, parsed)
-    assessment: AssessmentInput = validated(AssessmentInput, parsed["assessment.yaml"], assessment_path, None)
-    if assessment.year != year:
-        raise InputError(f"says year {assessment.year}, but lies in the folder of {year}",
-                         file=assessment_path, field="year")
+    assessment = validated_assessment(parsed["assessment.yaml"], assessment_path, year)
     methodology_path = resolve_methodology_path(methodology or assessment.methodology, base=year_dir)
     method = load_methodology(methodology_path)
     files = {"assessment": assessment_path, "methodology": methodology_path}
