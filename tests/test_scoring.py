@@ -56,7 +56,7 @@ def test_rate_from_counts_and_its_errors():
     assert result.rate == pytest.approx(0.3) and result.level == "Possible"
     with pytest.raises(ScoringError, match="volume must be positive"):
         scoring.probability(YEAR2, incidents=1, volume=0)
-    with pytest.raises(ScoringError, match=r"incidents \(11\) exceed volume \(10\)"):
+    with pytest.raises(ScoringError, match="incidents exceed volume"):
         scoring.probability(YEAR2, incidents=11, volume=10)
     with pytest.raises(ScoringError, match="must not be negative"):
         scoring.probability(YEAR2, incidents=-1, volume=10)

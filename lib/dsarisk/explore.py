@@ -35,7 +35,8 @@ class Scenario:
     effectiveness_pct: float
 
     def score(self, method: Methodology, module: str) -> scoring.CaseResult:
-        return scoring.score_case(method, rate=self.rate, severity_score=self.severity,
+        rate = min(self.rate, 100.0) if method.probability_scale(module).unit == "%" else self.rate  # x2 of 60 %
+        return scoring.score_case(method, rate=rate, severity_score=self.severity,
                                   effectiveness_pct=min(max(self.effectiveness_pct, 0.0), 100.0), module=module)
 
 

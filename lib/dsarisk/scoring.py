@@ -8,6 +8,7 @@ the methodology cannot score. No I/O happens here.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,18 @@ def band_for(value: float, bands: Sequence[Band] | Sequence[ScoreBand]) -> Band 
         if value >= band.min:
             chosen = band
     return chosen
+
+
+def _finite(field: str, value: float | None) -> None:
+    """Refuse NaN and infinity, and numbers that are not numbers (True is not 1).
+
+    Messages here never repeat a value: a notebook may pass a confidential one."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ScoringError("must be a number", field=field)
+    if not math.isfinite(value):
+        raise ScoringError("must be a finite number", field=field)
 
 
 def level_of(label: str, labels: Sequence[str], *, field: str) -> str:
@@ -80,18 +93,22 @@ def probability(
     if label is not None:
         level = level_of(label, scale.labels, field="probability")
         return ProbabilityResult(level=level, score=scale.labels.index(level) + 1, unit=scale.unit)
+    for name, value in (("rate", rate), ("incidents", incidents), ("volume", volume)):
+        _finite(name, value)
     if rate is None:
         if incidents is None or volume is None:
             raise ScoringError("give a rate, incidents and volume, or a level label", field="probability")
         if volume <= 0:
-            raise ScoringError(f"volume must be positive to compute a rate, got {volume:g}", field="volume")
+            raise ScoringError("volume must be positive to compute a rate", field="volume")
         if incidents < 0:
-            raise ScoringError(f"incidents must not be negative, got {incidents:g}", field="incidents")
+            raise ScoringError("incidents must not be negative", field="incidents")
         if incidents > volume:
-            raise ScoringError(f"incidents ({incidents:g}) exceed volume ({volume:g})", field="incidents")
+            raise ScoringError("incidents exceed volume", field="incidents")
         rate = 100.0 * incidents / volume
     if rate < 0:
-        raise ScoringError(f"rate must not be negative, got {rate:g}", field="rate")
+        raise ScoringError("rate must not be negative", field="rate")
+    if scale.unit == "%" and rate > 100:
+        raise ScoringError("rate is a percentage and must not exceed 100", field="rate")
     band = band_for(rate, scale.levels)
     return ProbabilityResult(
         level=band.label,
@@ -121,6 +138,8 @@ class SeverityResult:
 def _score_of(value: int | str, labels: Sequence[str], field_name: str) -> int:
     if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
         return labels.index(level_of(value, labels, field=field_name)) + 1
+    if isinstance(value, bool) or not isinstance(value, int | str):  # True is not 1, 4.7 is not 4
+        raise ScoringError("a score is a whole number or a level label", field=field_name)
     score = int(value)
     if not 1 <= score <= len(labels):
         raise ScoringError(f"score {score} is outside the scale 1..{len(labels)}", field=field_name)
@@ -285,6 +304,8 @@ def effectiveness(
         answers = [
             Answer(level_of(a.maturity, maturity, field="maturity"), a.weight, a.component) for a in answers
         ]
+        for a in answers:
+            _finite("questionnaire.weight", a.weight)
         if any(a.weight < 0 for a in answers):
             raise ScoringError("a weight must not be negative", field="questionnaire.weight")
         n_answers = len(answers)
@@ -310,8 +331,9 @@ def effectiveness(
         pct = float(exact.quantize(Decimal("1e-9")))
     if pct is None:
         raise ScoringError("give a percentage, answers or a level label", field="effectiveness")
+    _finite("effectiveness", pct)
     if not 0 <= pct <= 100:
-        raise ScoringError(f"effectiveness {pct:g} % is outside 0..100", field="effectiveness")
+        raise ScoringError("effectiveness is outside 0..100 %", field="effectiveness")
     level = band_for(pct, spec.levels).label
     return EffectivenessResult(
         level=level, pct=pct, answers=n_answers, by_component=by_component, factor=_factor(method, level)

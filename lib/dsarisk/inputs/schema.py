@@ -7,11 +7,25 @@ confidentiality (``{value: 12345, confidential: true}``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+import math
+from collections import Counter
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AllowInfNan,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic import Strict as StrictType
 
 from ..exceptions import InputError
 from ..methodology import describe_validation_error
@@ -19,7 +33,9 @@ from ..values import Value
 from .registries import ART34_2_FACTORS, MODULES, Art34Letter, Art35Letter
 
 def _to_value(raw: Any) -> Any:
-    """Accept ``12345`` or ``{value: 12345, confidential: true}``; reject anything else."""
+    """Accept ``12345`` or ``{value: 12345, confidential: true}``; reject anything else.
+
+    Messages never repeat a confidential value: they end up in logs."""
     if isinstance(raw, Value):
         return raw
     confidential = False
@@ -27,20 +43,35 @@ def _to_value(raw: Any) -> Any:
         unknown = set(raw) - {"value", "confidential"}
         if unknown or "value" not in raw:
             raise ValueError("write a number or {value: N, confidential: true|false}")
-        confidential = bool(raw.get("confidential", False))
+        confidential = raw.get("confidential", False)
+        if not isinstance(confidential, bool):  # null or [] must not pass for public
+            raise ValueError("confidential must be true or false")
         raw = raw["value"]
+    shown = "the value" if confidential else f"'{raw}'"
     if isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise ValueError(f"'{raw}' is not a number")
+        raise ValueError(f"{shown} is not a number")
+    if not math.isfinite(raw):
+        raise ValueError("must be a finite number")
     if raw < 0:
-        raise ValueError(f"must not be negative, got {raw}")
+        raise ValueError("must not be negative" if confidential else f"must not be negative, got {raw}")
     return Value(float(raw), confidential)
 
 
 Number = Annotated[Value, BeforeValidator(_to_value)]
+# a number written as a number: true and '4' are not numbers, .nan and .inf are not figures
+Real = Annotated[float, StrictType(), AllowInfNan(False)]
+Percent = Annotated[Real, Field(ge=0, le=100)]
+
+
+def unique_ids(ids: Iterable[str], what: str) -> None:
+    """Raise a ValueError naming the first id given twice."""
+    twice = [i for i, n in Counter(ids).items() if n > 1]
+    if twice:
+        raise ValueError(f"{what} '{twice[0]}' is given twice")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True, allow_inf_nan=False)
 
 
 class Period(_Strict):
@@ -98,9 +129,11 @@ class Proxy(_Strict):
         if self.volume is not None and self.volume.value == 0:
             raise ValueError("volume is 0: no rate can be computed")
         if self.incidents is not None and self.volume is not None and self.incidents.value > self.volume.value:
-            raise ValueError(
-                f"incidents ({self.incidents.value:,.0f}) exceed volume ({self.volume.value:,.0f})"
-            )
+            if self.incidents.confidential or self.volume.confidential:  # messages end up in logs
+                raise ValueError("incidents exceed volume")
+            raise ValueError(f"incidents ({self.incidents.value:,.0f}) exceed volume ({self.volume.value:,.0f})")
+        if self.rate is not None and self.unit == "%" and self.rate.value > 100:
+            raise ValueError("rate is a percentage and must not exceed 100")
         return self
 
     def rate_value(self) -> Value:
@@ -113,6 +146,12 @@ class Proxy(_Strict):
 class ProbabilityInput(_Strict):
     basis: str
     proxies: list[Proxy] = Field(min_length=1)
+
+    @field_validator("proxies")
+    @classmethod
+    def _unique_proxies(cls, proxies: list[Proxy]) -> list[Proxy]:
+        unique_ids((p.id for p in proxies), "proxy id")
+        return proxies
 
     @model_validator(mode="after")
     def _basis_exists(self) -> ProbabilityInput:
@@ -127,12 +166,12 @@ class ProbabilityInput(_Strict):
 
 
 class Characteristic(_Strict):
-    score: int
+    score: StrictInt
     rationale: str = Field(min_length=1)
 
 
 class SeverityOverride(_Strict):
-    score: int
+    score: StrictInt
     rationale: str = Field(min_length=1)
 
 
@@ -141,7 +180,7 @@ class SeverityInput(_Strict):
     scale: Characteristic
     remediability: Characteristic
     override: SeverityOverride | None = None
-    confidential: bool = False
+    confidential: StrictBool = False
 
 
 class FactorFigure(_Strict):
@@ -153,7 +192,7 @@ class FactorFigure(_Strict):
     unit: str = "items"
     geography: str = "EU"
     period: Period | None = None
-    stated_pct: float | None = None
+    stated_pct: Percent | None = None
     denominator: Number | None = None
 
 
@@ -179,7 +218,7 @@ class Measure(_Strict):
     id: str
     question: str
     maturity: str
-    weight: float = Field(default=1.0, ge=0)
+    weight: Annotated[Real, Field(ge=0)] = 1.0
     component: str | None = None
     art35: list[Art35Letter] = Field(min_length=1)
 
@@ -213,7 +252,7 @@ class Published(_Strict):
     probability: str | None = None
     inherent: str | None = None
     effectiveness: str | None = None
-    effectiveness_pct: float | None = None
+    effectiveness_pct: Percent | None = None
     residual: str | None = None
     source: str = "published report"
 
@@ -246,6 +285,24 @@ class ModuleInput(_Strict):
     def _known_module(cls, module: str) -> str:
         return _one_of(module, MODULES, "a module id")
 
+    @field_validator("questionnaire")
+    @classmethod
+    def _unique_measures(cls, questionnaire: list[Area]) -> list[Area]:
+        unique_ids((m.id for area in questionnaire for m in area.measures), "measure id")
+        return questionnaire
+
+    @field_validator("roadmap")
+    @classmethod
+    def _unique_roadmap(cls, roadmap: list[RoadmapItem]) -> list[RoadmapItem]:
+        unique_ids((item.id for item in roadmap), "roadmap id")
+        return roadmap
+
+    @field_validator("commitments")
+    @classmethod
+    def _one_commitment_per_item(cls, commitments: list[Commitment]) -> list[Commitment]:
+        unique_ids((c.id for c in commitments), "commitment for roadmap item")
+        return commitments
+
     @property
     def measures(self) -> list[tuple[str, Measure]]:
         return [(area.area, m) for area in self.questionnaire for m in area.measures]
@@ -255,13 +312,13 @@ class AssessmentInput(_Strict):
     """The year's assessment file: platform, period, methodology, previous year."""
 
     platform: str
-    year: int
+    year: StrictInt
     period: Period
     methodology: str
-    previous_year: int | None = None
-    modules: list[str] = Field(default_factory=lambda: list(MODULES))
+    previous_year: StrictInt | None = None
+    modules: list[str] = Field(default_factory=lambda: list(MODULES), min_length=1)
     note: str | None = None
-    proxy_change_factor: float = Field(default=1.5, gt=1)
+    proxy_change_factor: Annotated[Real, Field(gt=1)] = 1.5
 
     @field_validator("modules")
     @classmethod
@@ -269,18 +326,8 @@ class AssessmentInput(_Strict):
         unknown = [m for m in modules if m not in MODULES]
         if unknown:
             raise ValueError(f"unknown module id(s) {', '.join(unknown)} ({', '.join(MODULES)})")
+        unique_ids(modules, "module")
         return modules
-
-
-def _validated(model: type[BaseModel], data: Any, path: Path, module: str | None) -> Any:
-    """``data``, read from ``path``, validated as ``model``."""
-    if not isinstance(data, dict):
-        raise InputError("the file must be a YAML mapping", file=path, module=module)
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        field, message = describe_validation_error(exc)
-        raise InputError(message, file=path, module=module, field=field) from None
 
 
 def validated(model: type[BaseModel], data: Any, path: Path, module: str | None) -> Any:
