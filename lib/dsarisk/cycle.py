@@ -21,8 +21,11 @@ import yaml
 
 from .exceptions import InputError
 from .inputs import TO_UPDATE, ModuleInput
+from .inputs.load import validated_assessment
+from .inputs.markers import refuse_values_to_update
+from .inputs.schema import validated
 from .labels import canonical_label
-from .methodology import read_yaml
+from .yamlio import read_yaml
 from .paths import DATA_DIR
 from .values import Value
 
@@ -72,6 +75,24 @@ def scaffold_module(data: dict[str, Any]) -> dict[str, Any]:
     return module
 
 
+def _read_source(origin: Path, source: int) -> dict[str, Any]:
+    """The parsed files of the source year's assessment and modules, by file name, once they
+    are known to be filled in and valid: an unfilled year would lose its commitments."""
+    assessment_path = origin / "assessment.yaml"
+    parsed = {"assessment.yaml": read_yaml(assessment_path, InputError)}
+    assessment = validated_assessment(parsed["assessment.yaml"], assessment_path, source)
+    for module_id in assessment.modules:
+        parsed[f"{module_id}.yaml"] = read_yaml(origin / f"{module_id}.yaml", InputError, module=module_id)
+    try:
+        refuse_values_to_update(origin, parsed)
+    except InputError as exc:
+        raise InputError(f"year {source} is not filled in, so its roadmap would be lost: {exc.message}",
+                         file=exc.file) from None
+    for module_id in assessment.modules:
+        validated(ModuleInput, parsed[f"{module_id}.yaml"], origin / f"{module_id}.yaml", module_id)
+    return parsed
+
+
 def new_year(year: int, *, source: int, data_dir: str | Path | None = None,
              methodology: str | None = None) -> Path:
     """Scaffold ``<data_dir>/<year>/`` from ``<data_dir>/<source>/``; refuse to overwrite.
@@ -80,11 +101,16 @@ def new_year(year: int, *, source: int, data_dir: str | Path | None = None,
     """
     root = Path(data_dir) if data_dir is not None else DATA_DIR
     origin, target = root / str(source), root / str(year)
+    latest = dt.date.today().year + 1
+    if not source < year <= latest:
+        raise InputError(f"the new year must follow {source} and be at most {latest} (next year), not {year}",
+                         field="year")
     if target.exists():
         raise InputError(f"year {year} exists already; remove it first if you mean to start over", file=target)
     if not (origin / "assessment.yaml").is_file():
         raise InputError(f"no assessment for year {source} to start from", file=origin / "assessment.yaml")
-    assessment = read_yaml(origin / "assessment.yaml", InputError)
+    parsed = _read_source(origin, source)
+    assessment = parsed.pop("assessment.yaml")
     assessment.update(year=year, previous_year=source, period=_next_period(assessment["period"]))
     if methodology:
         assessment["methodology"] = methodology
@@ -93,9 +119,8 @@ def new_year(year: int, *, source: int, data_dir: str | Path | None = None,
     staging = Path(tempfile.mkdtemp(prefix=f".{year}.new-", dir=root))
     try:
         (staging / "assessment.yaml").write_text(header + yaml.safe_dump(assessment, sort_keys=False), encoding="utf-8")
-        for module_id in assessment.get("modules", []):
-            data = read_yaml(origin / f"{module_id}.yaml", InputError, module=module_id)
-            (staging / f"{module_id}.yaml").write_text(
+        for name, data in parsed.items():
+            (staging / name).write_text(
                 header + yaml.safe_dump(scaffold_module(data), sort_keys=False, width=100, allow_unicode=True),
                 encoding="utf-8")
         staging.rename(target)
@@ -147,7 +172,8 @@ def changes_since(before: ModuleInput, after: ModuleInput, *, maturity_levels: l
             changes.append(Change(module, "proxy changed unit", proxy.id, previous.unit, proxy.unit))
             continue
         then, now = previous.rate_value(), proxy.rate_value()
-        if then.value and (now.value / then.value > factor or then.value / max(now.value, 1e-12) > factor):
+        low, high = sorted((then.value, now.value))
+        if high and (low == 0 or high / low > factor):  # from or to 0 is a change by any factor
             changes.append(Change(module, f"proxy changed by more than x{factor:g}", proxy.id, then, now))
     return changes
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..exceptions import InputError
-from ..methodology import read_yaml
+from ..yamlio import read_yaml
 from .schema import ModuleInput
 
 def previous_roadmap(root: Path, previous_year: int | None, module: str) -> list[str] | None:
@@ -13,8 +13,13 @@ def previous_roadmap(root: Path, previous_year: int | None, module: str) -> list
     path = root / str(previous_year) / f"{module}.yaml"
     if previous_year is None or not path.is_file():
         return None
-    data = read_yaml(path, InputError, module=module) or {}
-    return [str(item.get("id")) for item in data.get("roadmap") or [] if isinstance(item, dict)]
+    data = read_yaml(path, InputError, module=module)
+    if not isinstance(data, dict):
+        raise InputError("last year's module file must be a YAML mapping", file=path, module=module)
+    roadmap = data.get("roadmap") or []
+    if not isinstance(roadmap, list):
+        raise InputError("last year's roadmap must be a list", file=path, module=module, field="roadmap")
+    return [str(item.get("id")) for item in roadmap if isinstance(item, dict)]
 
 
 def check_commitments(item: ModuleInput, path: Path, previous_roadmap: list[str] | None) -> None:
