@@ -10,7 +10,9 @@ import sys
 
 import pytest
 
+from dsarisk.assess import assess_year
 from dsarisk.cli import main
+from dsarisk.inputs import load_year
 from dsarisk.paths import DATA_DIR
 
 
@@ -56,6 +58,19 @@ def test_the_published_sample_cases_reproduce_the_brief(capsys):
     }
 
 
+def test_the_published_cases_agree_with_the_sample(capsys):
+    """Each case's probability and severity are what data/2024 gives (a case that reached the
+    published cell from other labels passed before), and every rating matches."""
+    status, out, _ = run(capsys, "score", "--methodology", "year2", "--cases", str(DATA_DIR / "cases/published-2024.csv"))
+    sample = assess_year(load_year(2024))
+    assert status == 0
+    for row in csv.DictReader(io.StringIO(out)):
+        a = sample[row["module"]]
+        assert (row["probability"], row["severity"], row["inherent"], row["effectiveness"], row["residual"]) == (
+            a.probability.level, a.severity.level, a.inherent.level, a.effectiveness.level, a.residual.level), row
+        assert float(row["effectiveness_pct"]) == a.effectiveness.pct
+
+
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
@@ -68,6 +83,18 @@ def test_the_published_sample_cases_reproduce_the_brief(capsys):
         (["score", "--methodology", "nothere.yaml", "--rate", "1", "--severity", "3", "--effectiveness", "5"],
          "nothere.yaml: file not found"),
         (["score", "--methodology", "year2", "--rate", "1"], "give --severity, --effectiveness"),
+        (["score", "--methodology", "year2", "--rate", "nan", "--severity", "3", "--effectiveness", "50"],
+         "field 'rate': must be a finite number"),
+        (["score", "--methodology", "year2", "--rate=-inf", "--severity", "3", "--effectiveness", "50"],
+         "field 'rate': must be a finite number"),
+        (["score", "--methodology", "year2", "--rate", "150", "--severity", "3", "--effectiveness", "50"],
+         "field 'rate': rate is a percentage and must not exceed 100"),
+        (["score", "--methodology", "year2", "--rate", "0.5", "--severity", "3", "--effectiveness", "nan"],
+         "field 'effectiveness': must be a finite number"),
+        (["score", "--methodology", "/dev/zero", "--rate", "1", "--severity", "3", "--effectiveness", "5"],
+         "/dev/zero: not a regular file"),
+        (["score", "--methodology", "year2", "--cases", "/dev/zero"], "/dev/zero: not a regular file"),
+        (["validate", "--methodology", "/dev/zero"], "/dev/zero: not a regular file"),
     ],
 )
 def test_bad_input_is_one_line(capsys, argv, expected):
@@ -92,3 +119,21 @@ def test_validate_and_installed_entry_point(tmp_path):
                          capture_output=True, text=True)
     assert ok.returncode == 0 and "valid methodology 'Year 1 (2023)'" in ok.stdout
     assert bad.returncode == 2 and "malformed YAML" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("rate_pct,severity,effectiveness_pct\n0.1,3,40\nnan,3,40\n", "row 3: field 'rate': must be a finite number"),
+        ("rate_pct,severity,effectiveness_pct\n0.1,3,inf\n", "row 2: field 'effectiveness': must be a finite number"),
+        ("rate_pct,severity,effectiveness_pct,note\n0.1,3,40,caf\xe9\n".encode("latin-1"),
+         "not UTF-8 text: byte 0xe9 at line 2 (save the file as UTF-8)"),
+    ],
+    ids=["nan", "inf", "latin-1"],
+)
+def test_bad_cases_file_is_one_line(capsys, tmp_path, content, expected):
+    cases = tmp_path / "cases.csv"
+    cases.write_bytes(content.encode() if isinstance(content, str) else content)
+    status, out, err = run(capsys, "score", "--methodology", "year2", "--cases", str(cases))
+    assert (status, out) == (2, "")
+    assert err == f"dsarisk: error: {cases}: {expected}\n"

@@ -11,8 +11,9 @@ import yaml
 
 from dsarisk.assess import assess_year
 from dsarisk.cli import main
+from dsarisk.cycle import changes_since
 from dsarisk.exceptions import InputError
-from dsarisk.inputs import TO_UPDATE, load_year
+from dsarisk.inputs import TO_UPDATE, ModuleInput, Proxy, load_year
 from dsarisk.paths import DATA_DIR, PROJECT_ROOT
 
 
@@ -105,3 +106,44 @@ def test_proxy_change_factor_is_configurable(data_copy):
 def test_make_lab_opens_jupyterlab_with_the_project_environment():
     dry = subprocess.run(["make", "-n", "lab"], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout
     assert ".venv/bin/jupyter lab --notebook-dir=notebooks" in dry
+
+
+@pytest.mark.parametrize(("before", "after"), [(0, 0.05), (0.05, 0), (0.02, 0.05)])
+def test_a_proxy_from_or_to_zero_is_a_change(before, after):
+    """The ratio test skipped a zero base: 0 -> 0.05 % went unreported."""
+    item = load_year(2024).module("data-protection")
+
+    def with_rate(rate: float) -> ModuleInput:
+        proxy = Proxy.model_validate({**item.probability.proxies[0].model_dump(exclude={"rate"}), "rate": rate})
+        return item.model_copy(update={"probability": item.probability.model_copy(update={"proxies": [proxy]})})
+
+    changes = changes_since(with_rate(before), with_rate(after), maturity_levels=["Ad hoc"], factor=1.5)
+    assert [(c.kind, c.before.value, c.after.value) for c in changes] == [
+        ("proxy changed by more than x1.5", before, after)]
+
+
+def test_new_year_refuses_a_source_year_still_to_update(data_copy, capsys):
+    """2026 from an unfilled 2025 dropped 2025's commitments (its roadmap was empty)."""
+    assert main(["new-year", "2025", "--from", "2024", "--data-dir", str(data_copy)]) == 0
+    capsys.readouterr()
+    assert main(["new-year", "2026", "--from", "2025", "--data-dir", str(data_copy)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"dsarisk: error: {data_copy / '2025'}: year 2025 is not filled in, so its roadmap "
+                          "would be lost: ") and "value(s) still marked TO UPDATE" in err and err.count("\n") == 1
+    assert not (data_copy / "2026").exists() and not list(data_copy.glob(".2026*"))
+
+
+@pytest.mark.parametrize("year", ["1999", "2024", "2023", "99999"])
+def test_new_year_refuses_a_year_not_after_the_source_or_implausible(data_copy, capsys, year):
+    assert main(["new-year", year, "--from", "2024", "--data-dir", str(data_copy)]) == 2
+    err = capsys.readouterr().err
+    assert f"field 'year': the new year must follow 2024 and be at most" in err and f"not {year}" in err
+    assert not (data_copy / year).exists() or year in ("2023", "2024")
+
+
+def test_new_year_refuses_an_invalid_source_in_one_line(data_copy, capsys):
+    (data_copy / "2024/consumer-protection.yaml").write_text("- a list\n- not a module\n")
+    assert main(["new-year", "2025", "--from", "2024", "--data-dir", str(data_copy)]) == 2
+    assert capsys.readouterr().err == (f"dsarisk: error: {data_copy / '2024/consumer-protection.yaml'}: "
+                                       "module 'consumer-protection': the file must be a YAML mapping\n")
+    assert not (data_copy / "2025").exists()

@@ -77,9 +77,27 @@ def test_year_comparison_splits_the_change():
         "Medium", "Medium High", 1, 0, 1)
     data = changes[("data-protection", "residual")]
     assert (data.total, data.method_part, data.inputs_part) == (-1, None, None)  # the proxy changed
-    for change in changes.values():
-        if change.method_part is not None:
-            assert change.method_part + change.inputs_part == change.total
+
+
+def test_year_comparison_parts_under_a_changed_method(year2_copy, write_yaml):
+    """Year 2 with the Likely row lowered at severities 3 and 4 (High -> Medium), so each part
+    differs. Consumer protection, worked by hand: 2023 is Likely x High, effectiveness 62 %
+    (Moderate); 2024 is Likely x Very high, 66 % (Moderate).
+    inherent: Year 1 Medium High; 2023 under the new method Medium (method -1); 2024 High
+    (inputs Medium -> High, +2); total +1.
+    residual: Year 1 Moderate x Medium High = Medium; new method Moderate x Medium = Low
+    Medium (method -1); 2024 Moderate x High = Medium High (inputs +2); total +1."""
+    year2_copy["inherent"]["matrix"]["Likely"] = ["Low Medium", "Medium", "Medium", "Medium", "High"]
+    year2_copy["allow_non_monotonic"] = True
+    changes = {(c.module, c.rating): c for c in explore.compare_years(2023, 2024, methodology_b=write_yaml(year2_copy))}
+    inherent, residual = changes[("consumer-protection", "inherent")], changes[("consumer-protection", "residual")]
+    assert (inherent.before, inherent.after, inherent.total, inherent.method_part, inherent.inputs_part) == (
+        "Medium High", "High", 1, -1, 2)
+    assert (residual.before, residual.after, residual.total, residual.method_part, residual.inputs_part) == (
+        "Medium", "Medium High", 1, -1, 2)
+    # intellectual property is Likely x High both years (Strong, 70 % then 71 %): only the method moves it
+    ip = changes[("intellectual-property", "inherent")]
+    assert (ip.before, ip.after, ip.total, ip.method_part, ip.inputs_part) == ("Medium High", "Medium", -1, -1, 0)
 
 
 def test_measure_changes_per_area():

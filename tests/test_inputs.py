@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
+from dsarisk import yamlio
 from dsarisk.assess import assess_year
 from dsarisk.exceptions import InputError
 from dsarisk.inputs import MODULES, load_year
@@ -121,3 +123,43 @@ def test_unknown_year_lists_the_years_with_data(data_copy):
 def test_every_module_of_the_registry_has_sample_data_for_both_years():
     for year in (2023, 2024):
         assert list(load_year(year).modules) == list(MODULES)
+
+
+# -- what an input file may be ------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["device", "fifo", "folder"])
+def test_only_regular_files_are_read(data_copy, kind):
+    """/dev/zero read forever; a FIFO would wait for a writer."""
+    path = data_copy / "2024" / "data-protection.yaml"
+    path.unlink()
+    if kind == "device":
+        path.symlink_to("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.mkdir()
+    with pytest.raises(InputError) as info:
+        load_year(2024, data_dir=data_copy)
+    assert str(info.value) == f"{path}: module 'data-protection': not a regular file"
+
+
+def test_a_methodology_that_is_a_device_is_refused(data_copy):
+    with pytest.raises(InputError, match="^/dev/zero: not a regular file$"):
+        load_year(2024, data_dir=data_copy, methodology="/dev/zero")
+
+
+def test_an_input_file_over_the_size_cap_is_refused(data_copy, monkeypatch):
+    monkeypatch.setattr(yamlio, "MAX_BYTES", 1000)
+    path = data_copy / "2024" / "assessment.yaml"
+    path.write_text(path.read_text() + "# padding\n" * 100)
+    with pytest.raises(InputError, match=f"^{path}: file is larger than"):
+        load_year(2024, data_dir=data_copy)
+
+
+def test_rewriting_a_file_within_the_timestamp_granularity_is_seen(data_copy, edit_module):
+    """The year cache is keyed by content: a same-size rewrite in the same millisecond counts."""
+    path = data_copy / "2024" / "intellectual-property.yaml"
+    assert load_year(2024, data_dir=data_copy).module("intellectual-property").severity.scope.score == 4
+    stamp = path.stat()
+    path.write_text(path.read_text().replace("    score: 4\n", "    score: 5\n", 1))
+    os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert load_year(2024, data_dir=data_copy).module("intellectual-property").severity.scope.score == 5

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from dsarisk import scoring
 from dsarisk.exceptions import ScoringError
+from dsarisk.inputs import load_year
 from dsarisk.methodology import load_methodology, parse_methodology
 
 from .test_methodology import EFFECTIVENESS, INHERENT_BRIEF, PROBABILITY, RESIDUAL_BRIEF
@@ -62,20 +63,35 @@ def test_rate_from_counts_and_its_errors():
         scoring.probability(YEAR2, incidents=-1, volume=10)
 
 
-@pytest.mark.parametrize(
-    ("module", "probability", "severity", "pct", "inherent", "effectiveness", "residual"),
-    [
-        ("prohibited-controlled-products", "Almost certain", "High", 78, "High", "Strong", "Medium"),
-        ("intellectual-property", "Likely", "High", 71, "Medium High", "Strong", "Low Medium"),
-        ("content-compliance", "Very unlikely", "Very high", 60, "Medium", "Moderate", "Low Medium"),
-        ("content-compliance", "Very unlikely", "High", 60, "Low Medium", "Moderate", "Low"),
-        ("data-protection", "Almost certain", "Low", 73, "Medium High", "Strong", "Low Medium"),
-        ("consumer-protection", "Almost certain", "Very high", 66, "High", "Moderate", "Medium High"),
-    ],
-)
-def test_published_year2_modules_from_their_labels(module, probability, severity, pct, inherent, effectiveness, residual):
+# module: probability and severity of the sample (data/2024), the published effectiveness %,
+# and the published inherent, effectiveness and residual levels (the brief's table)
+PUBLISHED_2024 = {
+    "prohibited-controlled-products": ("Almost certain", "High", 78, "High", "Strong", "Medium"),
+    "intellectual-property": ("Likely", "High", 71, "Medium High", "Strong", "Low Medium"),
+    "content-compliance": ("Very unlikely", "High", 60, "Low Medium", "Moderate", "Low"),
+    "data-protection": ("Likely", "Medium", 73, "Medium High", "Strong", "Low Medium"),
+    "consumer-protection": ("Likely", "Very high", 66, "High", "Moderate", "Medium High"),
+}
+
+
+@pytest.mark.parametrize("module", PUBLISHED_2024)
+def test_published_year2_modules_from_their_labels(module):
+    probability, severity, pct, inherent, effectiveness, residual = PUBLISHED_2024[module]
     case = scoring.score_case(YEAR2, probability_label=probability, severity_score=severity, effectiveness_pct=pct)
-    assert (case.inherent.level, case.effectiveness.level, case.residual.level) == (inherent, effectiveness, residual)
+    assert (case.probability.level, case.severity.level, case.inherent.level, case.effectiveness.level,
+            case.residual.level) == (probability, severity, inherent, effectiveness, residual)
+
+
+def test_the_published_table_agrees_with_the_sample_rates_and_scores():
+    """The labels above are what the sample's own rates band into and its scores combine to:
+    a row that only lands in the same matrix cell by another route fails here."""
+    inputs = load_year(2024)
+    for module, (probability, severity, *_) in PUBLISHED_2024.items():
+        item = inputs.module(module)
+        rate = item.probability.basis_proxy.rate_value().value
+        marks = {name: getattr(item.severity, name).score for name in ("scope", "scale", "remediability")}
+        assert scoring.probability(YEAR2, rate=rate, module=module).level == probability, module
+        assert scoring.severity(YEAR2, **marks).level == severity, module
 
 
 def test_severity_aggregates_and_override():
@@ -93,6 +109,56 @@ def test_effectiveness_from_answers_with_weights():
     assert scoring.effectiveness(YEAR2, answers=answers).pct == 75.0
     with pytest.raises(ScoringError, match="'Heroic' is not a level"):
         scoring.effectiveness(YEAR2, answers=[scoring.Answer("Heroic")])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "message"),
+    [
+        ({"rate": float("nan")}, "rate", "must be a finite number"),
+        ({"rate": float("inf")}, "rate", "must be a finite number"),
+        ({"rate": 150}, "rate", "rate is a percentage and must not exceed 100"),
+        ({"rate": True}, "rate", "must be a number"),
+        ({"incidents": float("nan"), "volume": 1000}, "incidents", "must be a finite number"),
+        ({"incidents": 5, "volume": float("inf")}, "volume", "must be a finite number"),
+    ],
+)
+def test_probability_refuses_what_is_not_a_rate(kwargs, field, message):
+    """NaN banded as the lowest level and infinity as the highest, with no error."""
+    with pytest.raises(ScoringError) as info:
+        scoring.probability(YEAR2, **kwargs)
+    assert (info.value.field, info.value.message) == (field, message)
+
+
+def test_a_rate_over_100_is_fine_on_a_scale_that_is_not_a_percentage():
+    assert scoring.probability(YEAR1, rate=150, module="data-protection").level == "Almost certain"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"score": True}, "severity"), ({"score": 4.7}, "severity"), ({"score": float("nan")}, "severity"),
+     ({"scope": True, "scale": 2, "remediability": 2}, "severity.scope")],
+)
+def test_severity_scores_are_whole_numbers(kwargs, field):
+    """True was 1 and 4.7 was 4."""
+    with pytest.raises(ScoringError) as info:
+        scoring.severity(YEAR2, **kwargs)
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize("weight", [float("nan"), float("inf"), True])
+def test_answer_weights_are_finite_numbers(weight):
+    with pytest.raises(ScoringError) as info:
+        scoring.effectiveness(YEAR2, answers=[scoring.Answer("Managed", weight), scoring.Answer("Defined")])
+    assert info.value.field == "questionnaire.weight"
+
+
+def test_scoring_messages_never_repeat_a_value():
+    """A notebook passes confidential counts: an error must not print them."""
+    for kwargs in ({"incidents": 123457, "volume": 98765}, {"incidents": -123457, "volume": 98765},
+                   {"incidents": 5, "volume": -98765}):
+        with pytest.raises(ScoringError) as info:
+            scoring.probability(YEAR2, **kwargs)
+        assert "98765" not in str(info.value) and "123457" not in str(info.value)
 
 
 # -- methodologies of other shapes ----------------------------------------------------------
@@ -181,8 +247,8 @@ def test_weighted_severity_rounds_half_up():
                                          {"label": "High", "min": 10}]})
     result = scoring.severity(method, scope=2, scale=3, remediability=3)  # 2.5 exactly
     assert (result.raw, result.score) == (2.5, 3)
-    assert scoring.severity(method, scope=3, scale=4, remediability=4).score == 4  # 3.5 -> 4, not 4 by luck
-    assert scoring.round_half_up(4.5) == 5 and round(4.5) == 4
+    # 4.5 exactly: half up gives 5 where Python's round() gives 4 (to even); 3.5 could not tell them apart
+    assert scoring.severity(method, scope=4, scale=5, remediability=5).score == 5
 
 
 def test_effectiveness_as_a_blend_of_components():
