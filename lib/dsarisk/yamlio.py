@@ -91,10 +91,9 @@ class _InputLoader(_BASE_LOADER):  # type: ignore[misc,valid-type]
         return super().construct_mapping(node, deep=deep)
 
 
-def read_text(path: str | Path, error: type[InputError] = InputError, *, max_bytes: int = MAX_BYTES,
-              **where: str) -> str:
-    """The UTF-8 text of a regular file of at most ``max_bytes`` bytes, else ``error``."""
-    path = Path(path)
+def read_text(path: str | Path, error: type[InputError] = InputError, **where: str) -> str:
+    """The UTF-8 text of a regular file of at most MAX_BYTES bytes, else ``error``."""
+    path, max_bytes = Path(path), MAX_BYTES
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer before we can refuse it
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -102,15 +101,16 @@ def read_text(path: str | Path, error: type[InputError] = InputError, *, max_byt
         raise error("file not found", file=path, **where) from None
     except OSError as exc:
         raise error(f"cannot read file ({exc.strerror})", file=path, **where) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise error("not a regular file", file=path, **where)
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise error("not a regular file", file=path, **where)
         try:
             data = handle.read(max_bytes + 1)
         except OSError as exc:
             raise error(f"cannot read file ({exc.strerror})", file=path, **where) from None
     if len(data) > max_bytes:
-        raise error(f"file is larger than {max_bytes // (1024 * 1024)} MiB", file=path, **where)
+        raise error(f"file is larger than {max_bytes:,} bytes", file=path, **where)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

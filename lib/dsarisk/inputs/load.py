@@ -59,7 +59,7 @@ def _read_year_files(year_dir: Path, modules: list[str] | None) -> dict[str, Any
              else sorted(p.name for p in year_dir.glob("*.yaml") if p.name != "assessment.yaml"))
     parsed = {"assessment.yaml": read_yaml(year_dir / "assessment.yaml", InputError)}
     for name in names:
-        if (year_dir / name).is_file():
+        if (year_dir / name).exists():  # not is_file(): a device or FIFO is refused by name, not missing
             parsed[name] = read_yaml(year_dir / name, InputError, module=name.removesuffix(".yaml"))
     return parsed
 
@@ -179,7 +179,7 @@ def _load_year(year: int, root: Path, methodology: str | Path | None, modules: l
     loaded: dict[str, ModuleInput] = {}
     for module_id in assessment.modules if modules is None else modules:
         path = year_dir / f"{module_id}.yaml"
-        if not path.is_file():
+        if path.name not in parsed:
             raise InputError("module file is missing", file=path, module=module_id)
         item = validated(ModuleInput, parsed[path.name], path, module_id)
         item = resolve_sor(item, root / str(year), path, module_id)
