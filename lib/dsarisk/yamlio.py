@@ -34,36 +34,41 @@ class _Refused(yaml.YAMLError):
         self.problem, self.problem_mark = problem, mark
 
 
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return node.value if isinstance(node, yaml.SequenceNode) else []
+
+
 def _check_expansion(root: yaml.Node) -> None:
     """Refuse a node graph whose aliases expand past MAX_NODES nodes or MAX_DEPTH levels, or
-    that refers to itself; linear in the distinct nodes (each is sized once)."""
-    size: dict[int, int] = {}
-    depth: dict[int, int] = {}
+    that refers to itself; linear in the distinct nodes (each collection is sized once)."""
+    sized: dict[int, tuple[int, int]] = {}  # collection node -> (values once expanded, depth)
     open_nodes: set[int] = set()
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
-        node, children_done = stack.pop()
-        key = id(node)
-        children = ([n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
-                    else node.value if isinstance(node, yaml.SequenceNode) else [])
-        if children_done:
+        node, closing = stack.pop()
+        key, children = id(node), _children(node)
+        if closing:
             open_nodes.discard(key)
-            size[key] = 1 + sum(size[id(c)] for c in children)
-            depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
-            if size[key] > MAX_NODES:
+            size, depth = 1, 1
+            for child in children:
+                child_size, child_depth = sized.get(id(child), (1, 1))  # a scalar counts 1
+                size, depth = size + child_size, max(depth, child_depth + 1)
+            if size > MAX_NODES:
                 raise _Refused(f"aliases expand to more than {MAX_NODES:,} values", node.start_mark)
-            if depth[key] > MAX_DEPTH:
+            if depth > MAX_DEPTH:
                 raise _Refused(f"nested more than {MAX_DEPTH} levels deep", node.start_mark)
-            continue
-        if key in size:
+            sized[key] = (size, depth)
             continue
         open_nodes.add(key)
         stack.append((node, True))
         for child in children:
+            if isinstance(child, yaml.ScalarNode) or id(child) in sized:
+                continue
             if id(child) in open_nodes:
                 raise _Refused("an alias refers to a node that contains it", child.start_mark)
-            if id(child) not in size:
-                stack.append((child, False))
+            stack.append((child, False))
 
 
 class _InputLoader(_BASE_LOADER):  # type: ignore[misc,valid-type]
@@ -81,10 +86,13 @@ class _InputLoader(_BASE_LOADER):  # type: ignore[misc,valid-type]
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue  # merged keys may be overridden: that is what a merge is for
-            key = self.construct_object(key_node, deep=True)
+            # a scalar key by its resolved tag and text: building it twice would cost a third
+            key = ((key_node.tag, key_node.value) if isinstance(key_node, yaml.ScalarNode)
+                   else self.construct_object(key_node, deep=True))
             try:
                 if key in seen:
-                    raise _Refused(f"duplicate key '{key}' (first given at line {seen[key]})", key_node.start_mark)
+                    shown = key[1] if isinstance(key_node, yaml.ScalarNode) else key
+                    raise _Refused(f"duplicate key '{shown}' (first given at line {seen[key]})", key_node.start_mark)
                 seen[key] = key_node.start_mark.line + 1
             except TypeError:
                 continue  # an unhashable key: the base constructor says so

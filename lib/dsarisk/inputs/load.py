@@ -174,6 +174,9 @@ def _load_year(year: int, root: Path, methodology: str | Path | None, modules: l
     refuse_values_to_update(year_dir, parsed)
     assessment = validated_assessment(parsed["assessment.yaml"], assessment_path, year)
     methodology_path = resolve_methodology_path(methodology or assessment.methodology, base=year_dir)
+    if methodology is None and not methodology_path.is_file():
+        raise InputError(f"no methodology '{assessment.methodology}' (a path, or a name in data/methodology)",
+                         file=assessment_path, field="methodology")
     method = load_methodology(methodology_path)
     files = {"assessment": assessment_path, "methodology": methodology_path}
     loaded: dict[str, ModuleInput] = {}

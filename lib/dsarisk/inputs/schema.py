@@ -63,6 +63,16 @@ Real = Annotated[float, StrictType(), AllowInfNan(False)]
 Percent = Annotated[Real, Field(ge=0, le=100)]
 
 
+def _date(raw: Any) -> Any:
+    """A date as YAML writes it (2024-07-01, quoted or not); 0 is not 1 January 1970."""
+    if isinstance(raw, dt.date | str):
+        return raw
+    raise ValueError("write a date as YYYY-MM-DD")
+
+
+Date = Annotated[dt.date, BeforeValidator(_date)]
+
+
 def unique_ids(ids: Iterable[str], what: str) -> None:
     """Raise a ValueError naming the first id given twice."""
     twice = [i for i, n in Counter(ids).items() if n > 1]
@@ -75,8 +85,8 @@ class _Strict(BaseModel):
 
 
 class Period(_Strict):
-    start: dt.date
-    end: dt.date
+    start: Date
+    end: Date
 
     @model_validator(mode="after")
     def _ordered(self) -> Period:
@@ -102,8 +112,8 @@ class SorReference(_Strict):
     path: str
     platform: str
     module: str | None = None
-    start: dt.date | None = None
-    end: dt.date | None = None
+    start: Date | None = None
+    end: Date | None = None
     engine: Literal["duckdb", "spark"] = "duckdb"
 
 
