@@ -128,8 +128,11 @@ def test_validate_and_installed_entry_point(tmp_path):
         ("rate_pct,severity,effectiveness_pct\n0.1,3,inf\n", "row 2: field 'effectiveness': must be a finite number"),
         ("rate_pct,severity,effectiveness_pct,note\n0.1,3,40,caf\xe9\n".encode("latin-1"),
          "not UTF-8 text: byte 0xe9 at line 2 (save the file as UTF-8)"),
+        ("rate_pct,severity,effectiveness_pct,rate_pct\n0.1,3,40,0.9\n",
+         "column(s) rate_pct appear twice (the last would win silently)"),
+        ("rate_pct,severity,effectiveness_pct\n0.1,3,40\n0.1,3,40,extra\n", "row 3: the row has more cells than the header"),
     ],
-    ids=["nan", "inf", "latin-1"],
+    ids=["nan", "inf", "latin-1", "duplicate-column", "extra-cell"],
 )
 def test_bad_cases_file_is_one_line(capsys, tmp_path, content, expected):
     cases = tmp_path / "cases.csv"

@@ -163,3 +163,12 @@ def test_rewriting_a_file_within_the_timestamp_granularity_is_seen(data_copy, ed
     path.write_text(path.read_text().replace("    score: 4\n", "    score: 5\n", 1))
     os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
     assert load_year(2024, data_dir=data_copy).module("intellectual-property").severity.scope.score == 5
+
+
+def test_a_module_scale_for_an_unknown_module_is_refused(data_copy, year2_copy, write_yaml):
+    """A misspelt module id in probability_by_module left the module on the main scale."""
+    year2_copy["probability_by_module"] = {"data-protecton": year2_copy["probability"]}
+    path = write_yaml(year2_copy)
+    with pytest.raises(InputError) as info:
+        load_year(2024, data_dir=data_copy, methodology=path)
+    assert str(info.value).startswith(f"{path}: field 'probability_by_module': unknown module id(s) data-protecton (")

@@ -72,8 +72,13 @@ def _score_cases(method_path: str, cases: Path) -> int:
     clash = [c for c in CASE_COLUMNS if c in fields and c not in ("probability", "effectiveness")]
     if clash:
         raise InputError(f"column(s) {', '.join(clash)} are output columns and must not be given", file=cases)
+    twice = sorted({f for f in fields if fields.count(f) > 1})
+    if twice:
+        raise InputError(f"column(s) {', '.join(twice)} appear twice (the last would win silently)", file=cases)
     scored = []
     for number, row in enumerate(rows, start=2):
+        if None in row:  # csv puts extra cells under None
+            raise InputError("the row has more cells than the header", file=f"{cases}: row {number}")
         try:
             result = score_case(method, **_case_from_row(row))  # type: ignore[arg-type]
         except ScoringError as exc:

@@ -25,6 +25,7 @@ from .inputs.load import validated_assessment
 from .inputs.markers import refuse_values_to_update
 from .inputs.schema import validated
 from .labels import canonical_label
+from .methodology import load_methodology, named_methodology
 from .yamlio import read_yaml
 from .paths import DATA_DIR
 from .values import Value
@@ -112,7 +113,8 @@ def new_year(year: int, *, source: int, data_dir: str | Path | None = None,
     parsed = _read_source(origin, source)
     assessment = parsed.pop("assessment.yaml")
     assessment.update(year=year, previous_year=source, period=_next_period(assessment["period"]))
-    if methodology:
+    if methodology:  # checked now: the new year would fail on it only once filled in
+        load_methodology(named_methodology(methodology, base=origin, field="--methodology"))
         assessment["methodology"] = methodology
     header = (f"# Scaffolded from {source} by `dsarisk new-year` on {dt.date.today()}: every {TO_UPDATE} needs\n"
               f"# a value of the new period before `dsarisk run --year {year}` will run.\n")

@@ -7,11 +7,12 @@ lookup, a 5x5 lookup or a score product with bands are all files.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .exceptions import InputError, MethodologyError
 from .labels import canonical_label
@@ -19,6 +20,23 @@ from .paths import METHODOLOGY_DIR
 from .yamlio import read_yaml  # also imported from here by sources.sor
 
 CHARACTERISTICS = ("scope", "scale", "remediability")
+
+
+_HEX_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
+
+
+def _color(color: str) -> str:
+    """A colour the heatmaps can draw: hex, or a name matplotlib knows (checked only then: the
+    import costs a command line a noticeable part of a second)."""
+    if not _HEX_COLOR.fullmatch(color):
+        from matplotlib.colors import is_color_like
+
+        if not is_color_like(color):
+            raise ValueError(f"'{color}' is not a colour (#rrggbb or a matplotlib colour name)")
+    return color
+
+
+Color = Annotated[str, AfterValidator(_color)]
 
 
 class _Strict(BaseModel):
@@ -30,7 +48,7 @@ class Level(_Strict):
     """A named level of a scale, with an optional heatmap colour."""
 
     label: str
-    color: str | None = None
+    color: Color | None = None
     description: str | None = None
 
 
@@ -41,7 +59,7 @@ class Band(_Strict):
 
     label: str
     min: float = Field(validation_alias="min_pct")
-    color: str | None = None
+    color: Color | None = None
     description: str | None = None
     factor: float | None = None
 
@@ -460,6 +478,15 @@ def resolve_methodology_path(name: str | Path, *, base: Path | None = None) -> P
     for candidate in candidates:
         if candidate.is_file():
             return candidate.resolve()
+    return path
+
+
+def named_methodology(name: str, *, base: Path, file: Path | None = None, field: str = "methodology") -> Path:
+    """The methodology file an input names (see :func:`resolve_methodology_path`), or an
+    InputError naming where it was named."""
+    path = resolve_methodology_path(name, base=base)
+    if not path.is_file():
+        raise InputError(f"no methodology '{name}' (a path, or a name in data/methodology)", file=file, field=field)
     return path
 
 

@@ -12,12 +12,13 @@ from pydantic import BaseModel, ConfigDict
 
 from ..exceptions import InputError
 from ..labels import canonical_label
-from ..methodology import Methodology, load_methodology, resolve_methodology_path
+from ..methodology import Methodology, load_methodology, named_methodology, resolve_methodology_path
 from ..hashing import sha256_file
 from ..yamlio import MAX_BYTES, read_yaml
 from ..paths import DATA_DIR
 from .crossyear import check_commitments, previous_roadmap
 from .markers import refuse_values_to_update
+from .registries import MODULES
 from .schema import AssessmentInput, ModuleInput, validated
 from .sources import resolve_sor
 
@@ -173,11 +174,13 @@ def _load_year(year: int, root: Path, methodology: str | Path | None, modules: l
     parsed = _read_year_files(year_dir, modules)
     refuse_values_to_update(year_dir, parsed)
     assessment = validated_assessment(parsed["assessment.yaml"], assessment_path, year)
-    methodology_path = resolve_methodology_path(methodology or assessment.methodology, base=year_dir)
-    if methodology is None and not methodology_path.is_file():
-        raise InputError(f"no methodology '{assessment.methodology}' (a path, or a name in data/methodology)",
-                         file=assessment_path, field="methodology")
+    methodology_path = (resolve_methodology_path(methodology, base=year_dir) if methodology is not None
+                        else named_methodology(assessment.methodology, base=year_dir, file=assessment_path))
     method = load_methodology(methodology_path)
+    unknown = [m for m in method.probability_by_module if m not in MODULES]
+    if unknown:  # a misspelt module would silently be banded on the main scale
+        raise InputError(f"unknown module id(s) {', '.join(unknown)} ({', '.join(MODULES)})",
+                         file=methodology_path, field="probability_by_module")
     files = {"assessment": assessment_path, "methodology": methodology_path}
     loaded: dict[str, ModuleInput] = {}
     for module_id in assessment.modules if modules is None else modules:

@@ -22,6 +22,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -338,6 +339,14 @@ class AssessmentInput(_Strict):
             raise ValueError(f"unknown module id(s) {', '.join(unknown)} ({', '.join(MODULES)})")
         unique_ids(modules, "module")
         return modules
+
+    @field_validator("previous_year")
+    @classmethod
+    def _previous_before(cls, previous: int | None, info: ValidationInfo) -> int | None:
+        year = info.data.get("year")
+        if previous is not None and year is not None and previous >= year:
+            raise ValueError(f"{previous} does not come before year {year}")
+        return previous
 
 
 def validated(model: type[BaseModel], data: Any, path: Path, module: str | None) -> Any:
