@@ -61,12 +61,17 @@ def load_changed(spec: dict[str, Any], data_dir: Path) -> None:
         load_year(2024, data_dir=data_dir)
 
 
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("sample")
+def copy_sample(root: Path) -> Path:
+    """A copy of the sample data a test may change: both years, the methodologies and the
+    statements of reasons a 2024 proxy counts."""
     for name in ("2023", "2024", "methodology", "sor"):
         shutil.copytree(DATA_DIR / name, root / name)
     return root
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_sample(tmp_path_factory.mktemp("sample"))
 
 
 def test_the_corpus_covers_every_item_of_the_issue():

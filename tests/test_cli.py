@@ -56,14 +56,9 @@ def test_the_published_sample_cases_reproduce_the_brief(capsys):
         "data-protection": ("Medium High", "Low Medium"),
         "consumer-protection": ("High", "Medium High"),
     }
-
-
-def test_the_published_cases_agree_with_the_sample(capsys):
-    """Each case's probability and severity are what data/2024 gives (a case that reached the
-    published cell from other labels passed before), and every rating matches."""
-    status, out, _ = run(capsys, "score", "--methodology", "year2", "--cases", str(DATA_DIR / "cases/published-2024.csv"))
+    # each case's probability and severity are what data/2024 gives (cases that reached the
+    # published cell from other labels passed before), and so is every rating
     sample = assess_year(load_year(2024))
-    assert status == 0
     for row in csv.DictReader(io.StringIO(out)):
         a = sample[row["module"]]
         assert (row["probability"], row["severity"], row["inherent"], row["effectiveness"], row["residual"]) == (
