@@ -137,6 +137,8 @@ class Proxy(_Strict):
         counted = self.incidents is not None or self.sor is not None
         if self.rate is None and not (counted and self.volume is not None):
             raise ValueError("give incidents (or a sor reference) and volume, or a rate")
+        if self.rate is not None and counted:  # the rate would win silently where they disagree
+            raise ValueError("give incidents (or a sor reference) and volume, or a rate, not both")
         if self.volume is not None and self.volume.value == 0:
             raise ValueError("volume is 0: no rate can be computed")
         if self.incidents is not None and self.volume is not None and self.incidents.value > self.volume.value:
