@@ -135,3 +135,11 @@ def test_bad_cases_file_is_one_line(capsys, tmp_path, content, expected):
     status, out, err = run(capsys, "score", "--methodology", "year2", "--cases", str(cases))
     assert (status, out) == (2, "")
     assert err == f"dsarisk: error: {cases}: {expected}\n"
+
+
+def test_a_cases_file_saved_by_excel_with_a_byte_order_mark(capsys, tmp_path):
+    """Excel's "CSV UTF-8" starts with a BOM, which made the first column unknown."""
+    cases = tmp_path / "cases.csv"
+    cases.write_bytes("rate_pct,severity,effectiveness_pct\n0.45,High,60\n".encode("utf-8-sig"))
+    status, out, _ = run(capsys, "score", "--methodology", "year2", "--cases", str(cases))
+    assert status == 0 and next(csv.DictReader(io.StringIO(out)))["probability"] == "Likely"

@@ -86,13 +86,13 @@ class _InputLoader(_BASE_LOADER):  # type: ignore[misc,valid-type]
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue  # merged keys may be overridden: that is what a merge is for
-            # a scalar key by its resolved tag and text: building it twice would cost a third
-            key = ((key_node.tag, key_node.value) if isinstance(key_node, yaml.ScalarNode)
+            # a text key as it is written (building every key twice would cost a third more);
+            # others built, so that yes and true, or 0x10 and 16, are one key
+            key = (key_node.value if key_node.tag == "tag:yaml.org,2002:str"
                    else self.construct_object(key_node, deep=True))
             try:
                 if key in seen:
-                    shown = key[1] if isinstance(key_node, yaml.ScalarNode) else key
-                    raise _Refused(f"duplicate key '{shown}' (first given at line {seen[key]})", key_node.start_mark)
+                    raise _Refused(f"duplicate key '{key}' (first given at line {seen[key]})", key_node.start_mark)
                 seen[key] = key_node.start_mark.line + 1
             except TypeError:
                 continue  # an unhashable key: the base constructor says so
@@ -120,7 +120,7 @@ def read_text(path: str | Path, error: type[InputError] = InputError, **where: s
     if len(data) > max_bytes:
         raise error(f"file is larger than {max_bytes:,} bytes", file=path, **where)
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # a byte-order mark (Excel's "CSV UTF-8") is not text
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
         raise error(f"not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line} (save the file as UTF-8)",
