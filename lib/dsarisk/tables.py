@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 import pandas as pd
 from matplotlib.figure import Figure
 
+from .confidentiality import shown
 from .values import REDACTED, Value
 
 
@@ -64,8 +65,7 @@ def fmt(value: Value | float | int | None, *, public: bool, decimals: int | None
     """
     if value is None:
         return "–"
-    confidential = isinstance(value, Value) and value.confidential
-    if public and confidential:
+    if not shown(value, public=public):
         return REDACTED
     number = value.value if isinstance(value, Value) else float(value)
     if decimals is None:
