@@ -48,8 +48,13 @@ class Chart:
         return self.alt
 
     def _repr_png_(self) -> tuple[bytes, dict[str, str]]:
+        from matplotlib import rc_context
+
+        from .plots import PLAIN_TEXT  # drawing creates tick labels: TeX stays off for them too
+
         buffer = io.BytesIO()
-        self.figure.savefig(buffer, format="png", dpi=80)
+        with rc_context(PLAIN_TEXT):
+            self.figure.savefig(buffer, format="png", dpi=80)
         return buffer.getvalue(), {"alt": self.alt}
 
 
