@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import scoring
-from .confidentiality import Disclosure, disclosure
+from .confidentiality import Disclosure, disclosure, year_secrets
 from .cycle import Change, changes_since
 from .exceptions import InputError, ScoringError
 from .inputs import MODULES, Measure, ModuleInput, Published, YearInputs, load_year
@@ -73,6 +73,7 @@ class ModuleAssessment:
     findings: list[Finding] = field(default_factory=list)
     previous: PreviousRatings | None = None
     changes: list[Change] = field(default_factory=list)
+    year_secrets: frozenset[float] = frozenset()  # confidential numbers of every module of the year
 
     @property
     def severity_confidential(self) -> bool:
@@ -229,6 +230,7 @@ def assess_module(inputs: YearInputs, module_id: str, *, with_previous: bool = T
         previous=previous_ratings(earlier, module_id) if earlier else None,
         changes=changes_since(earlier.modules[module_id], item, maturity_levels=[m.label for m in method.maturity],
                               factor=inputs.assessment.proxy_change_factor) if earlier else [],
+        year_secrets=year_secrets(inputs),
     )
 
 

@@ -33,7 +33,7 @@ from .values import REDACTED, Value
 if TYPE_CHECKING:  # assess imports this module
     from .assess import Comparison, ModuleAssessment
     from .cycle import Change
-    from .inputs import Proxy
+    from .inputs import Proxy, YearInputs
     from .quality import Finding
 
 RATINGS = ("probability", "severity", "inherent", "effectiveness", "residual")
@@ -47,6 +47,38 @@ MATURITY_CHANGES = ("maturity up", "maturity down")
 def shown(value: Value | float | int | None, *, public: bool) -> bool:
     """Whether a number may appear: always internally, publicly unless it is a confidential Value."""
     return not (public and isinstance(value, Value) and value.confidential)
+
+
+def _values(node: Any) -> list[Value]:
+    """Every Value inside a model, list or mapping."""
+    from pydantic import BaseModel
+
+    if isinstance(node, Value):
+        return [node]
+    if isinstance(node, BaseModel):
+        return [v for name in type(node).model_fields for v in _values(getattr(node, name))]
+    if isinstance(node, list | tuple):
+        return [v for item in node for v in _values(item)]
+    if isinstance(node, dict):
+        return [v for item in node.values() for v in _values(item)]
+    return []
+
+
+def _fixing_probability(item: Any) -> list[Value]:
+    """The basis proxy's figures, which fix the probability band: hidden with a hidden band."""
+    if "probability" not in item.confidential_ratings:
+        return []
+    basis = item.probability.basis_proxy
+    return [Value(v.value, True) for v in (basis.incidents, basis.volume, basis.rate_value()) if v is not None]
+
+
+def year_secrets(inputs: YearInputs) -> frozenset[float]:
+    """Every number of the year that is confidential (marked so, computed from one, or fixing a
+    hidden probability band): the same number printed as a public figure elsewhere, in any
+    module, would give it away."""
+    values = [v for item in inputs.modules.values() for v in _values(item) + _fixing_probability(item)]
+    values += [p.rate_value() for item in inputs.modules.values() for p in item.probability.proxies]
+    return frozenset(v.value for v in values if v.confidential)
 
 
 def fixed_ratings(assessment: ModuleAssessment, hidden: Iterable[str]) -> dict[str, str]:
@@ -112,7 +144,7 @@ class Disclosure:
     previous_hidden: frozenset[str] = frozenset()
     severity_scores_hidden: bool = False
     basis_proxy: str | None = None
-    pinned: frozenset[float] = frozenset()  # public numbers that would fix a hidden level
+    pinned: frozenset[float] = frozenset()  # numbers never shown: they are, or fix, a hidden one
 
     # -- ratings -----------------------------------------------------------------------------
     def shows_rating(self, rating: str) -> bool:
@@ -223,13 +255,11 @@ def disclosure(assessment: ModuleAssessment, *, public: bool) -> Disclosure:
         return Disclosure(public=False)
     hidden, reasons = hidden_ratings(assessment)
     item = assessment.inputs
-    basis = item.probability.basis_proxy
-    pinned = ({v.value for v in (basis.incidents, basis.volume, basis.rate_value()) if v is not None}
-              if "probability" in hidden else set())
+    pinned = assessment.year_secrets | {v.value for v in _fixing_probability(item)}
     return Disclosure(public=True, hidden=hidden, reasons=reasons,
                       previous_hidden=assessment.previous.hidden if assessment.previous else frozenset(),
-                      severity_scores_hidden=item.severity.confidential, basis_proxy=basis.id,
-                      pinned=frozenset(pinned))
+                      severity_scores_hidden=item.severity.confidential,
+                      basis_proxy=item.probability.basis_proxy.id, pinned=pinned)
 
 
-__all__ = ["Disclosure", "RATINGS", "disclosure", "fixed_ratings", "hidden_ratings", "shown"]
+__all__ = ["Disclosure", "RATINGS", "disclosure", "fixed_ratings", "hidden_ratings", "shown", "year_secrets"]
