@@ -25,6 +25,7 @@ from dsarisk.paths import DATA_DIR
 from dsarisk.pipeline import _summary
 from dsarisk.quality import reused_figures
 from dsarisk.tables import Chart
+from dsarisk.values import Value
 from dsarisk.workbook import ModuleBook, SummaryBook
 
 from .leaksearch import hidden_labels, inferred, label_hits, number_hits, secret_numbers, written_numbers
@@ -165,7 +166,7 @@ def test_no_finding_compares_a_hidden_figure_with_a_public_one(data, tmp_path, q
     twin = {"label": "Listings screened by hand", "value": 7654321, "unit": "listings"}
     edit(data, "consumer-protection", lambda m: m["factors"][0]["figures"].append(twin))
     inputs = load_year(YEAR, data_dir=data)
-    assert [f for f in reused_figures(inputs) if 7654321 in [v.value for v in f.compares]]  # found internally
+    assert [f for f in reused_figures(inputs) if 7654321 in _numbers(f)]  # found internally
     assessments, outputs, _ = public_outputs(data, tmp_path / "results")
     for module_id in ("data-protection", "consumer-protection"):
         for name in ("findings", "factors"):
@@ -188,16 +189,20 @@ def test_finding_that_compares_a_hidden_figure_with_a_public_one_is_not_shown(da
     assert "Accounts erased" not in str(ModuleBook(assessment, public=True).findings())
 
 
+def _numbers(finding) -> list[float]:
+    return [part.value for part in finding.parts if isinstance(part, Value)]
+
+
 def test_reuse_check_compares_labels(data):
     """A figure quoted under the same label in two modules is one figure; under another
     label it may mean something else."""
     same = {"label": "Registered EU accounts", "value": 43210987, "unit": "accounts"}
     for module_id in ("data-protection", "consumer-protection"):
         edit(data, module_id, lambda m: m["factors"][0]["figures"].append(dict(same)))
-    found = [f for f in reused_figures(load_year(YEAR, data_dir=data)) if 43210987 in [v.value for v in f.compares]]
+    found = [f for f in reused_figures(load_year(YEAR, data_dir=data)) if 43210987 in _numbers(f)]
     assert found == []
     edit(data, "consumer-protection", lambda m: m["factors"][0]["figures"][-1].update(label="Buyer accounts"))
-    found = [f for f in reused_figures(load_year(YEAR, data_dir=data)) if 43210987 in [v.value for v in f.compares]]
+    found = [f for f in reused_figures(load_year(YEAR, data_dir=data)) if 43210987 in _numbers(f)]
     assert sorted(f.module for f in found) == ["consumer-protection", "data-protection"]
 
 
@@ -234,17 +239,18 @@ def test_input_text_is_never_mathtext(data):
 
 # -- any subset of the sample marked confidential ----------------------------------------------
 def _figure_paths() -> list[tuple[str, tuple]]:
-    """(module, path) of every number of the year's module files that may be confidential."""
-    inputs = load_year(YEAR)
+    """(module, path) of every number written in the year's module files that may be
+    confidential (a statements-of-reasons proxy's counts come from the dump, not the file)."""
     paths = []
-    for module_id, item in inputs.modules.items():
-        for i, proxy in enumerate(item.probability.proxies):
+    for module_id in load_year(YEAR, modules=[]).assessment.modules:
+        module = yaml.safe_load((DATA_DIR / str(YEAR) / f"{module_id}.yaml").read_text())
+        for i, proxy in enumerate(module["probability"]["proxies"]):
             paths += [(module_id, ("probability", "proxies", i, name)) for name in ("incidents", "volume", "rate")
-                      if getattr(proxy, name) is not None]
-        for i, factor in enumerate(item.factors):
-            for j, figure in enumerate(factor.figures):
+                      if name in proxy]
+        for i, factor in enumerate(module.get("factors", [])):
+            for j, figure in enumerate(factor["figures"]):
                 paths += [(module_id, ("factors", i, "figures", j, name)) for name in ("value", "denominator")
-                          if getattr(figure, name) is not None]
+                          if name in figure]
     return paths
 
 
@@ -279,3 +285,17 @@ def test_no_subset_of_confidential_inputs_leaks(quick_heatmaps, figures, ratings
                 module["severity"]["confidential"] = module_id in severity
             edit(data, module_id, change)
         assert leaks_and_inferences(data, Path(folder) / "results") == []
+
+
+def test_error_messages_print_no_confidential_number(data):
+    """A scoring error raised on a confidential figure ends up in CI logs."""
+    from dsarisk.assess import _located
+    from dsarisk.exceptions import ScoringError
+
+    inputs = load_year(YEAR, data_dir=data)
+    volume = next(v for p in inputs.modules["prohibited-controlled-products"].probability.proxies
+                  for v in (p.incidents, p.volume) if isinstance(v, Value) and v.confidential)
+    error = _located(ScoringError(f"incidents (5) exceed volume ({volume.value:g}, {volume.value:,.0f})", field="x"),
+                     inputs, "prohibited-controlled-products")
+    assert f"{volume.value:g}" not in str(error) and f"{volume.value:,.0f}" not in str(error)
+    assert "[Confidential]" in str(error) and "incidents (5)" in str(error)

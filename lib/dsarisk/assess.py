@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import scoring
-from .confidentiality import Disclosure, disclosure, year_secrets
+from .confidentiality import Disclosure, disclosure, redact_numbers, year_secrets
 from .cycle import Change, changes_since
 from .exceptions import InputError, ScoringError
 from .inputs import MODULES, Measure, ModuleInput, Published, YearInputs, load_year
@@ -182,7 +182,9 @@ def answers_of(measures: Iterable[Measure]) -> list[scoring.Answer]:
 
 
 def _located(error: ScoringError, inputs: YearInputs, module_id: str) -> InputError:
-    return InputError(error.message, file=inputs.files[module_id], module=module_id, field=error.field)
+    """The error with its file and module; no confidential number in the message (CI logs)."""
+    return InputError(redact_numbers(error.message, year_secrets(inputs)), file=inputs.files[module_id],
+                      module=module_id, field=error.field)
 
 
 def assess_module(inputs: YearInputs, module_id: str, *, with_previous: bool = True) -> ModuleAssessment:

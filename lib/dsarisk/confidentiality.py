@@ -17,10 +17,13 @@ Public API (used by the notebooks' sections, the summary JSON and the exports):
 - :meth:`Disclosure.proxy_figure`, :meth:`Disclosure.marks`, :meth:`Disclosure.shows_change`,
   :meth:`Disclosure.shows_finding`, :meth:`Disclosure.shows_comparison`
 - :func:`shown` (``value, *, public``): the rule for a lone number, no module needed.
+- :func:`year_secrets` (``inputs``) and :func:`redact_numbers` (``text, numbers``): for text
+  that leaves the report's renderings, such as error messages.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -79,6 +82,18 @@ def year_secrets(inputs: YearInputs) -> frozenset[float]:
     values = [v for item in inputs.modules.values() for v in _values(item) + _fixing_probability(item)]
     values += [p.rate_value() for item in inputs.modules.values() for p in item.probability.proxies]
     return frozenset(v.value for v in values if v.confidential)
+
+
+def redact_numbers(text: str, numbers: Iterable[float]) -> str:
+    """``text`` with every ``numbers`` written as messages write them (``12345``, ``1.2345e+07``,
+    ``12,345``) replaced by the redaction mark: an error message ends up in CI logs."""
+    numbers = list(numbers)
+    whole = [n for n in numbers if float(n).is_integer()]
+    forms = sorted({f"{n:g}" for n in numbers} | {repr(n) for n in numbers}
+                   | {f"{n:.0f}" for n in whole} | {f"{n:,.0f}" for n in whole}, key=len, reverse=True)
+    if not forms:
+        return text
+    return re.sub(r"(?<![\d.,])(?:" + "|".join(map(re.escape, forms)) + r")(?![\d]|[.,]\d)", REDACTED, text)
 
 
 def fixed_ratings(assessment: ModuleAssessment, hidden: Iterable[str]) -> dict[str, str]:
@@ -262,4 +277,5 @@ def disclosure(assessment: ModuleAssessment, *, public: bool) -> Disclosure:
                       basis_proxy=item.probability.basis_proxy.id, pinned=pinned)
 
 
-__all__ = ["Disclosure", "RATINGS", "disclosure", "fixed_ratings", "hidden_ratings", "shown", "year_secrets"]
+__all__ = ["Disclosure", "RATINGS", "disclosure", "fixed_ratings", "hidden_ratings", "redact_numbers", "shown",
+           "year_secrets"]
