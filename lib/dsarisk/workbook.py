@@ -89,7 +89,8 @@ class ModuleBook:
         return Html(f"<h1>{esc(self.a.title)}</h1>{version_banner(self.public)}<p>Assessment year "
                     f"<strong>{self.a.year}</strong>, methodology <strong>{esc(self.method.name)}</strong>.</p>"
                     + (f"<p><em>{esc(self.item.note)}</em></p>" if self.item.note else "")
-                    + "".join(paragraph(note.capitalize() + ".", heading="Not shown:").markup for note in self.show.notes))
+                    + "".join(paragraph(f"{note}.", heading="Not shown in this version:").markup
+                              for note in self.show.notes))
 
     def definition(self) -> Html:
         return paragraph(self.item.definition, heading="Risk definition.")
