@@ -12,32 +12,18 @@ from functools import cache
 from itertools import product
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from dsarisk.assess import ModuleAssessment, assess_year
+from dsarisk.confidentiality import leaves
 from dsarisk.inputs import load_year
 from dsarisk.plots import inherent_grid, residual_grid
 from dsarisk.values import Value
-
-
-def _values(node) -> list[Value]:
-    """Every Value inside a pydantic model, list or mapping."""
-    if isinstance(node, Value):
-        return [node]
-    if isinstance(node, BaseModel):
-        return [v for name in type(node).model_fields for v in _values(getattr(node, name))]
-    if isinstance(node, list | tuple):
-        return [v for item in node for v in _values(item)]
-    if isinstance(node, dict):
-        return [v for item in node.values() for v in _values(item)]
-    return []
 
 
 def secret_numbers(assessment: ModuleAssessment) -> set[float]:
     """The module's confidential values, every value derived from one, and every number that
     fixes a confidential rating (the basis proxy's counts fix the probability band)."""
     item = assessment.inputs
-    derived = _values(item)
+    derived = leaves(item)
     derived += [proxy.rate_value() for proxy in item.probability.proxies]
     derived += [f.value * 100 / f.denominator for factor in item.factors for f in factor.figures
                 if f.denominator is not None]
@@ -53,23 +39,10 @@ def secret_numbers(assessment: ModuleAssessment) -> set[float]:
     return {v.value for v in derived if v.confidential}
 
 
-def _texts(node) -> list[str]:
-    """Every string inside a pydantic model, list or mapping."""
-    if isinstance(node, str):
-        return [node]
-    if isinstance(node, BaseModel):
-        return [t for name in type(node).model_fields for t in _texts(getattr(node, name))]
-    if isinstance(node, list | tuple):
-        return [t for item in node for t in _texts(item)]
-    if isinstance(node, dict):
-        return [t for item in node.values() for t in _texts(item)]
-    return []
-
-
 def written_numbers(assessment: ModuleAssessment) -> set[float]:
     """Numbers the analyst wrote in the module's text ("400 brands added"): printed as written,
     they are not the workbook's to hide (a known limit: text is not parsed for figures)."""
-    found = re.findall(r"\d[\d,]*(?:\.\d+)?", " ".join(_texts(assessment.inputs)))
+    found = re.findall(r"(?<![\w.,-])\d[\d,]*(?:\.\d+)?(?![\w-])", " ".join(leaves(assessment.inputs, str)))
     return {float(number.replace(",", "")) for number in found}
 
 

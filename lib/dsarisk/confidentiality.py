@@ -52,18 +52,16 @@ def shown(value: Value | float | int | None, *, public: bool) -> bool:
     return not (public and isinstance(value, Value) and value.confidential)
 
 
-def _values(node: Any) -> list[Value]:
-    """Every Value inside a model, list or mapping."""
+def leaves(node: Any, kind: type = Value) -> list[Any]:
+    """Every ``kind`` (a Value by default) inside a model, list or mapping."""
     from pydantic import BaseModel
 
-    if isinstance(node, Value):
+    if isinstance(node, kind):
         return [node]
     if isinstance(node, BaseModel):
-        return [v for name in type(node).model_fields for v in _values(getattr(node, name))]
-    if isinstance(node, list | tuple):
-        return [v for item in node for v in _values(item)]
-    if isinstance(node, dict):
-        return [v for item in node.values() for v in _values(item)]
+        return [leaf for name in type(node).model_fields for leaf in leaves(getattr(node, name), kind)]
+    if isinstance(node, list | tuple | dict):
+        return [leaf for item in (node.values() if isinstance(node, dict) else node) for leaf in leaves(item, kind)]
     return []
 
 
@@ -79,7 +77,7 @@ def year_secrets(inputs: YearInputs) -> frozenset[float]:
     """Every number of the year that is confidential (marked so, computed from one, or fixing a
     hidden probability band): the same number printed as a public figure elsewhere, in any
     module, would give it away."""
-    values = [v for item in inputs.modules.values() for v in _values(item) + _fixing_probability(item)]
+    values = [v for item in inputs.modules.values() for v in leaves(item) + _fixing_probability(item)]
     values += [p.rate_value() for item in inputs.modules.values() for p in item.probability.proxies]
     return frozenset(v.value for v in values if v.confidential)
 
@@ -277,5 +275,5 @@ def disclosure(assessment: ModuleAssessment, *, public: bool) -> Disclosure:
                       basis_proxy=item.probability.basis_proxy.id, pinned=pinned)
 
 
-__all__ = ["Disclosure", "RATINGS", "disclosure", "fixed_ratings", "hidden_ratings", "redact_numbers", "shown",
-           "year_secrets"]
+__all__ = ["Disclosure", "RATINGS", "disclosure", "fixed_ratings", "hidden_ratings", "leaves", "redact_numbers",
+           "shown", "year_secrets"]
