@@ -140,7 +140,8 @@ def hidden_ratings(assessment: ModuleAssessment) -> tuple[frozenset[str], dict[s
         if not extra:
             return frozenset(hidden), reasons
         for rating, source in extra.items():
-            reasons[rating] = f"the {rating} level, which with the levels shown would give away the confidential {source}"
+            reasons[rating] = (f"the {rating} level, which with the levels shown would give away the "
+                               f"confidential {source}")
             hidden.add(rating)
 
 

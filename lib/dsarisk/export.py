@@ -109,7 +109,8 @@ class Report:
         return path
 
     def _render_page(self) -> str:
-        links = "".join(f'<li><a href="#{html.escape(s.anchor)}">{html.escape(s.title)}</a></li>' for s in self.sections)
+        links = "".join(f'<li><a href="#{html.escape(s.anchor)}">{html.escape(s.title)}</a></li>'
+                        for s in self.sections)
         notebook = nbformat.v4.new_notebook(metadata={"title": self.title})
         notebook.cells.append(_html_cell(f"<h1>{html.escape(self.title)}</h1>\n"
                                          f"<nav class=\"dsarisk-toc\"><strong>Contents</strong><ol>{links}</ol></nav>"))

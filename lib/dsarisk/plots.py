@@ -206,7 +206,8 @@ def sor_trend_chart(table: pd.DataFrame, *, platform: str) -> Figure:
     rows = table[table["platform"] == platform]
     figure = Figure(figsize=(11, 3.8), layout="constrained")
     left, right = figure.subplots(1, 2)
-    pivot = _literal_frame(rows.pivot_table(index="month", columns="module", values="statements", aggfunc="sum").fillna(0))
+    pivot = rows.pivot_table(index="month", columns="module", values="statements", aggfunc="sum").fillna(0)
+    pivot = _literal_frame(pivot)
     pivot.reset_index(drop=True).plot(ax=left, marker="o")
     left.set_xticks(range(len(pivot)), pivot.index)
     left.set_title(literal(f"{platform}: statements per month"), loc="left", fontsize=10)

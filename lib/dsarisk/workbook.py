@@ -194,8 +194,8 @@ class ModuleBook:
         if previous is None:
             return paragraph("No previous year's data to compare with.", heading="Year over year.")
         rows = [{"Rating": rating, str(previous.year): self.a.previous_label(rating, public=self.public) or REDACTED,
-                 str(self.a.year): self._label(rating), "Change": ARROWS[self.a.shown_change(rating, public=self.public)]}
-                for rating in ("inherent", "residual")]
+                 str(self.a.year): self._label(rating),
+                 "Change": ARROWS[self.a.shown_change(rating, public=self.public)]} for rating in ("inherent", "residual")]
         reason = self.item.change_since_previous
         note = (paragraph(reason.explanation, heading=f"Reason ({reason.kind}):") if reason
                 else paragraph("No reason for the change is recorded.", heading="Reason:"))
