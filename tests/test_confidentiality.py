@@ -3,123 +3,27 @@ is escaped in both builds."""
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 import shutil
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import nbformat
 import pytest
 import yaml
-from pydantic import BaseModel
 
 from dsarisk.assess import assess_year
 from dsarisk.inputs import load_year
 from dsarisk.paths import DATA_DIR
 from dsarisk.pipeline import run_year
-from dsarisk.values import Value
+
+from .leaksearch import _STYLE, confidential_numbers, hidden_labels, inferred, label_hits, leaks
 
 pytestmark = [pytest.mark.notebook, pytest.mark.xdist_group("confidentiality")]
 
 PRIVATE_FOLDER = "PRIVATE-risk-inputs-7f3a"
 XSS = ["<script>alert(1)</script>", "<img src=x onerror=alert(2)>"]
 ALL_CONFIDENTIAL = "data-protection"
-
-
-# -- what must not leak ---------------------------------------------------------------------
-def _values(node) -> list[Value]:
-    """Every Value inside a pydantic model, list or mapping."""
-    if isinstance(node, Value):
-        return [node]
-    if isinstance(node, BaseModel):
-        return [v for name in type(node).model_fields for v in _values(getattr(node, name))]
-    if isinstance(node, list | tuple):
-        return [v for item in node for v in _values(item)]
-    if isinstance(node, dict):
-        return [v for item in node.values() for v in _values(item)]
-    return []
-
-
-def confidential_numbers(data_dir: Path, year: int) -> set[float]:
-    """Every confidential input value of the year, and every value derived from one."""
-    inputs = load_year(year, data_dir=data_dir)
-    numbers: set[float] = set()
-    for module_id, assessment in assess_year(inputs).items():
-        item = inputs.modules[module_id]
-        derived = _values(item)
-        derived += [proxy.rate_value() for proxy in item.probability.proxies]
-        derived += [f.value * 100 / f.denominator for factor in item.factors for f in factor.figures
-                    if f.denominator is not None]
-        derived += [part for finding in assessment.findings for part in finding.parts if isinstance(part, Value)]
-        derived += [assessment.rate, assessment.effectiveness_pct]
-        if "effectiveness" in item.confidential_ratings:
-            derived += [Value(pct, True) for pct in assessment.by_area.values()]
-        if assessment.severity_confidential:
-            derived += [Value(assessment.severity.raw or 0, True)]
-        numbers |= {v.value for v in derived if v.confidential}
-    return numbers
-
-
-def renderings(number: float) -> set[str]:
-    """The ways a number can be written: digits, thousands separators, rounded decimals,
-    decimal commas, scientific notation."""
-    forms = {repr(number), f"{number:g}"}
-    if float(number).is_integer():
-        whole = f"{int(number):,}"
-        forms |= {str(int(number))} | {whole.replace(",", sep) for sep in (",", ".", " ", "\u2009", "\u202f", "\xa0")}
-    for decimals in range(4):
-        fixed = f"{number:.{decimals}f}"
-        forms |= {fixed, fixed.replace(".", ","), f"{number:,.{decimals}f}"}
-    for decimals in range(4):
-        scientific = f"{number:.{decimals}e}"
-        mantissa, exponent = scientific.split("e")
-        forms |= {scientific, scientific.upper(), f"{mantissa}e{int(exponent)}", f"{mantissa}×10^{int(exponent)}"}
-    # a rendering with fewer than three digits ("0.7", "34") is too common to prove a leak
-    return {form for form in forms if sum(ch.isdigit() for ch in form) >= 3}
-
-
-_STYLE = re.compile(r"<style[^>]*>.*?</style>", re.DOTALL)
-_IMAGE = re.compile(r"(data:image/png;base64,|\"image/png\":\s*\")([A-Za-z0-9+/=\\n]+)")
-
-
-def _png_text(payload: str) -> str:
-    """The text chunks (tEXt, zTXt, iTXt) of a base64 PNG: where a chart could carry a number."""
-    data = base64.b64decode(payload.replace("\\n", ""))
-    texts, position = [], 8
-    while position + 8 <= len(data):
-        length = int.from_bytes(data[position:position + 4], "big")
-        kind = data[position + 4:position + 8]
-        body = data[position + 8:position + 8 + length]
-        if kind == b"tEXt" or kind == b"iTXt":
-            texts.append(body.decode("latin-1"))
-        elif kind == b"zTXt":
-            key, _, rest = body.partition(b"\0")
-            texts.append(key.decode("latin-1") + zlib.decompress(rest[1:]).decode("latin-1"))
-        position += 12 + length
-    return "\n".join(texts)
-
-
-def searchable_text(path: Path) -> str:
-    """A file's text with image payloads replaced by the text inside the images."""
-    text = path.read_text(encoding="utf-8", errors="replace")
-    if path.suffix == ".html":
-        # the stylesheet is the template's, the same in every build (a test checks it)
-        text = _STYLE.sub("<style/>", text)
-    return _IMAGE.sub(lambda m: m.group(1) + _png_text(m.group(2)), text)
-
-
-def leaks(folder: Path, numbers: set[float]) -> list[str]:
-    hits = []
-    patterns = {form: re.compile(r"(?<![\d.,])" + re.escape(form) + r"(?![\d]|[.,]\d)")
-                for number in numbers for form in renderings(number)}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        text = searchable_text(path)
-        for form, pattern in patterns.items():
-            for match in pattern.finditer(text):
-                hits.append(f"{path.relative_to(folder)}: '{form}' in ...{text[max(0, match.start() - 60):match.end() + 20]!r}")
-    return hits
 
 
 # -- builds -----------------------------------------------------------------------------------
@@ -235,3 +139,45 @@ def test_charts_have_alternative_text(builds):
     html = (builds["variant-public"][0] / "report.html").read_text()
     assert "No description has been provided" not in html
     assert 'alt="Inherent risk of every module, 2024:' in html
+
+
+def _notebook_text(path: Path) -> str:
+    """The outputs' text (HTML, plain text and chart alternative text) of an executed notebook."""
+    notebook = nbformat.read(path, as_version=4)
+    texts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            texts += [data.get("text/html", ""), data.get("text/plain", ""),
+                      json.dumps(output.get("metadata", {}), ensure_ascii=False)]
+    return "\n".join(map(str, texts))
+
+
+def test_no_label_of_a_hidden_rating_in_the_public_module(builds):
+    """Maturity answers give back a hidden effectiveness (with the shown weights); the band
+    label of a hidden rating is the rating."""
+    public, data, year = builds["variant-public"]
+    assessment = assess_year(load_year(year, data_dir=data))[ALL_CONFIDENTIAL]
+    labels = hidden_labels(assessment)
+    assert {"Defined", "Managed", "Strong", "Likely"} <= labels
+    notebook = "notebooks/04_data_protection.ipynb"
+    assert label_hits(_notebook_text(public / notebook), labels, where=notebook) == []
+    internal = builds["variant-internal"][0]
+    assert len(label_hits(_notebook_text(internal / notebook), labels)) >= 5  # the search is not blind
+
+
+def test_no_hidden_rating_can_be_inferred_from_the_public_summary(builds):
+    """Changes applied to last year's answers, and the levels shown, fix no hidden rating."""
+    public, data, year = builds["variant-public"]
+    summary = json.loads((public / "summary.json").read_text())
+    assert not [c for c in summary["changes"] if c["module"] == ALL_CONFIDENTIAL and c["kind"].startswith("maturity")]
+    internal = json.loads((builds["variant-internal"][0] / "summary.json").read_text())
+    assert [c for c in internal["changes"] if c["module"] == ALL_CONFIDENTIAL and c["kind"].startswith("maturity")]
+    method = load_year(year, data_dir=data).methodology
+    record = summary["modules"][ALL_CONFIDENTIAL]
+    for rating, levels in inferred(method, record).items():
+        assert len(levels) > 1, (rating, levels)
+    # the residual is hidden because, shown beside the inherent level, it fixes the effectiveness
+    assert record["residual"] is None and record["inherent"] == "Medium High"
+    shown_residual = {**record, "residual": internal["modules"][ALL_CONFIDENTIAL]["residual"]}
+    assert inferred(method, shown_residual)["effectiveness"] == {"Strong"}

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import scoring
+from .confidentiality import Disclosure, disclosure, redact_numbers, year_secrets
 from .cycle import Change, changes_since
 from .exceptions import InputError, ScoringError
 from .inputs import MODULES, Measure, ModuleInput, Published, YearInputs, load_year
 from .labels import canonical_label
 from .methodology import Methodology
-from .quality import Finding, module_findings
-from .values import REDACTED, Value
+from .quality import Finding, agrees_at_precision, module_findings
+from .values import Value
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,12 @@ class Comparison:
 
     @property
     def matches(self) -> bool | None:
+        """Whether the computed rating is the published one; a number matches when it lies within
+        half a unit of the published one's last decimal (78.4 matches a published 78)."""
         if self.published is None:
             return None
         if isinstance(self.computed, float) or isinstance(self.published, int | float):
-            return round(float(self.computed), 6) == round(float(self.published), 6)
+            return agrees_at_precision(float(self.computed), float(self.published))
         return self.computed == self.published
 
 
@@ -48,6 +51,7 @@ class PreviousRatings:
     effectiveness: str
     effectiveness_pct: float | None
     residual: str
+    hidden: frozenset[str] = frozenset()  # what that year's public report did not show
 
 
 @dataclass(frozen=True)
@@ -69,18 +73,23 @@ class ModuleAssessment:
     findings: list[Finding] = field(default_factory=list)
     previous: PreviousRatings | None = None
     changes: list[Change] = field(default_factory=list)
+    year_secrets: frozenset[float] = frozenset()  # confidential numbers of every module of the year
 
     @property
     def severity_confidential(self) -> bool:
         return self.inputs.severity.confidential or "severity" in self.inputs.confidential_ratings
 
+    def disclosure(self, *, public: bool) -> Disclosure:
+        """What a rendering of this module may show (:mod:`dsarisk.confidentiality`)."""
+        return disclosure(self, public=public)
+
     def hidden(self, rating: str, *, public: bool) -> bool:
         """Whether a rating's label (and its numbers) must not appear in a public rendering."""
-        return public and rating in self.inputs.confidential_ratings
+        return not self.disclosure(public=public).shows_rating(rating)
 
     def label(self, rating: str, *, public: bool) -> str:
-        """The rating's level, or the redaction mark when it is confidential and ``public``."""
-        return REDACTED if self.hidden(rating, public=public) else getattr(self, rating).level
+        """The rating's level, or the redaction mark when it is hidden and ``public``."""
+        return self.disclosure(public=public).label(rating, getattr(self, rating).level)
 
     @property
     def effectiveness_pct(self) -> Value:
@@ -115,42 +124,56 @@ class ModuleAssessment:
         return "up" if step > 0 else "down" if step < 0 else "same"
 
     def to_json(self, *, public: bool) -> dict[str, Any]:
-        """The summary record of the module; confidential numbers become null when ``public``."""
-
-        def shown(value: float | None, confidential: bool) -> float | None:
-            return None if (public and confidential) or value is None else value
-
-        def level(rating: str) -> str | None:
-            return None if self.hidden(rating, public=public) else getattr(self, rating).level
-
+        """The summary record of the module; what the public version hides becomes null."""
+        show = self.disclosure(public=public)
+        level = {rating: show.json_label(rating, getattr(self, rating).level) for rating in
+                 ("probability", "severity", "inherent", "effectiveness", "residual")}
         published = self.inputs.published
         record: dict[str, Any] = {
             "title": self.title,
-            "probability": {"rate_pct": shown(self.rate.value, self.rate.confidential or self.hidden("probability", public=public)),
-                            "unit": self.probability.unit, "level": level("probability")},
-            "severity": {"score": shown(self.severity.score, self.severity_confidential), "level": level("severity")},
-            "inherent": self.inherent.level,
-            "effectiveness": {"pct": shown(self.effectiveness_pct.value, self.effectiveness_pct.confidential),
-                              "level": level("effectiveness")},
-            "residual": self.residual.level,
-            "published": {"inherent": published.inherent, "effectiveness_pct": published.effectiveness_pct,
-                          "residual": published.residual},
-            "matches_published": not self.mismatches,
+            "probability": {"rate_pct": show.json_number(self.rate, feeds="probability"),
+                            "unit": self.probability.unit, "level": level["probability"]},
+            "severity": {"score": self.severity.score if show.shows_severity_scores else None,
+                         "level": level["severity"]},
+            "inherent": level["inherent"],
+            "effectiveness": {"pct": show.json_number(self.effectiveness_pct, feeds="effectiveness"),
+                              "level": level["effectiveness"]},
+            "residual": level["residual"],
+            "published": {"inherent": show.json_label("inherent", published.inherent),
+                          "effectiveness_pct": (published.effectiveness_pct if show.shows_rating("effectiveness")
+                                                else None),
+                          "residual": show.json_label("residual", published.residual)},
+            "matches_published": not [c for c in show.comparisons(self.mismatches)],
+            "hidden": sorted(show.hidden),
+            "notes": show.notes,
             "previous": None,
-            "findings": len(self.findings),
+            "findings": len(show.findings(self.findings)),
         }
         record["changes"] = [
             {"kind": c.kind, "item": c.item,
-             **{side: (shown(v.value, v.confidential) if isinstance(v, Value) else v)
+             **{side: (show.json_number(v) if isinstance(v, Value) else v)
                 for side, v in (("before", c.before), ("after", c.after))}}
-            for c in self.changes]
+            for c in show.changes(self.changes)]
         if self.previous is not None:
-            record["previous"] = {"year": self.previous.year, "inherent": self.previous.inherent,
-                                  "residual": self.previous.residual,
-                                  "change": {"inherent": self.change("inherent"), "residual": self.change("residual")},
+            record["previous"] = {"year": self.previous.year,
+                                  **{rating: self.previous_label(rating, public=public)
+                                     for rating in ("inherent", "residual")},
+                                  "change": {rating: self.shown_change(rating, public=public)
+                                             for rating in ("inherent", "residual")},
                                   "reason": (self.inputs.change_since_previous.model_dump()
                                              if self.inputs.change_since_previous else None)}
         return record
+
+    def previous_label(self, rating: str, *, public: bool) -> str | None:
+        """Last year's level as last year's public report showed it (None when hidden)."""
+        if self.previous is None or not self.disclosure(public=public).shows_previous(rating):
+            return None
+        return getattr(self.previous, rating)
+
+    def shown_change(self, rating: str, *, public: bool) -> str | None:
+        """:meth:`change`, or None when either year's level is hidden."""
+        show = self.disclosure(public=public)
+        return self.change(rating) if show.shows_rating(rating) and show.shows_previous(rating) else None
 
 
 def answers_of(measures: Iterable[Measure]) -> list[scoring.Answer]:
@@ -159,7 +182,9 @@ def answers_of(measures: Iterable[Measure]) -> list[scoring.Answer]:
 
 
 def _located(error: ScoringError, inputs: YearInputs, module_id: str) -> InputError:
-    return InputError(error.message, file=inputs.files[module_id], module=module_id, field=error.field)
+    """The error with its file and module; no confidential number in the message (CI logs)."""
+    return InputError(redact_numbers(error.message, year_secrets(inputs)), file=inputs.files[module_id],
+                      module=module_id, field=error.field)
 
 
 def assess_module(inputs: YearInputs, module_id: str, *, with_previous: bool = True) -> ModuleAssessment:
@@ -207,6 +232,7 @@ def assess_module(inputs: YearInputs, module_id: str, *, with_previous: bool = T
         previous=previous_ratings(earlier, module_id) if earlier else None,
         changes=changes_since(earlier.modules[module_id], item, maturity_levels=[m.label for m in method.maturity],
                               factor=inputs.assessment.proxy_change_factor) if earlier else [],
+        year_secrets=year_secrets(inputs),
     )
 
 
@@ -223,7 +249,7 @@ def previous_ratings(earlier: YearInputs, module_id: str) -> PreviousRatings:
     result = assess_module(earlier, module_id, with_previous=False)
     return PreviousRatings(year=earlier.year, methodology=earlier.methodology.name, inherent=result.inherent.level,
                            effectiveness=result.effectiveness.level, effectiveness_pct=result.effectiveness.pct,
-                           residual=result.residual.level)
+                           residual=result.residual.level, hidden=result.disclosure(public=True).hidden)
 
 
 def assess_year(inputs: YearInputs) -> dict[str, ModuleAssessment]:

@@ -20,6 +20,7 @@ from .exceptions import InputError
 from .inputs import YearInputs, load_year
 from .labels import canonical_label
 from .methodology import Methodology
+from .plots import literal, plain_text
 
 RATE_FACTORS = (0.5, 0.75, 1.25, 1.5, 2.0)
 EFFECTIVENESS_STEPS = (-20, -10, 10, 20)
@@ -131,6 +132,7 @@ def band_distance_table(distances: Mapping[str, list[BandDistance]]) -> pd.DataF
                          for title, rows in distances.items() for d in rows])
 
 
+@plain_text
 def band_distance_chart(distances: Mapping[str, list[BandDistance]]) -> Figure:
     """How close each module (by title) sits to the boundaries of its residual rating: for each
     driver, the relative change (in % of its current value) that moves the residual a band."""
@@ -147,7 +149,7 @@ def band_distance_chart(distances: Mapping[str, list[BandDistance]]) -> Figure:
                 ax.barh(i + offsets, change, height=0.22, color=colors[d.driver], alpha=1 if sign > 0 else 0.55,
                         label=d.driver if i == 0 and sign > 0 else None)
     ax.axvline(0, color="black", linewidth=1)
-    ax.set_yticks(range(len(distances)), list(distances))
+    ax.set_yticks(range(len(distances)), [literal(name) for name in distances])
     ax.set_xlabel("change from the current value that moves the residual rating a band (%)")
     ax.set_title("Distance to the next residual band (solid: worse, light: better)", loc="left", fontsize=11)
     ax.legend(loc="lower right", fontsize=8)
@@ -227,6 +229,7 @@ def sensitivity_table(results: list[Sensitivity]) -> pd.DataFrame:
                           "flips": "yes" if s.flips else ""} for s in results])
 
 
+@plain_text
 def tornado_chart(results: list[Sensitivity], *, title: str, limit: int = 12) -> Figure:
     """For each input, the lowest and highest residual band step its variations reach."""
     spans: dict[str, list[int]] = {}
@@ -239,11 +242,11 @@ def tornado_chart(results: list[Sensitivity], *, title: str, limit: int = 12) ->
         low, high = min(min(steps), 0), max(max(steps), 0)
         ax.barh(i, high, color="#c62828", height=0.6)
         ax.barh(i, low, color="#2e7d32", height=0.6)
-    ax.set_yticks(range(len(ranked)), [name for name, _ in reversed(ranked)])
+    ax.set_yticks(range(len(ranked)), [literal(name) for name, _ in reversed(ranked)])
     ax.axvline(0, color="black", linewidth=1)
     ax.set_xlim(-2.5, 2.5)
     ax.set_xlabel("residual rating change (bands; red worse, green better)")
-    ax.set_title(f"Which inputs flip the residual rating: {title}", loc="left", fontsize=11)
+    ax.set_title(literal(f"Which inputs flip the residual rating: {title}"), loc="left", fontsize=11)
     return figure
 
 

@@ -52,12 +52,17 @@ def _exporter(template: str) -> HTMLExporter:
     return exporter
 
 
+def _html_cell(markup: str) -> nbformat.NotebookNode:
+    """A cell that shows ``markup`` as HTML output. Markup that holds input text goes in this
+    way, never as a markdown cell: nbconvert passes HTML outputs through, but would render
+    markdown hidden in escaped text ([l](javascript:...), ![t](https://...)) as live links."""
+    return nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output("display_data", data={"text/html": markup})])
+
+
 def _anchor_cell(section: Section, public: bool) -> nbformat.NotebookNode:
     kind = "public" if public else "internal"
-    return nbformat.v4.new_markdown_cell(
-        f'<div class="dsarisk-section" id="{section.anchor}"></div>\n'
-        f'<div class="dsarisk-version-mark {kind}">{html.escape(version_label(public))}</div>'
-    )
+    return _html_cell(f'<div class="dsarisk-section" id="{html.escape(section.anchor)}"></div>\n'
+                      f'<div class="dsarisk-version-mark {kind}">{html.escape(version_label(public))}</div>')
 
 
 def render_section(section: Section, number: int, *, public: bool) -> str:
@@ -104,10 +109,11 @@ class Report:
         return path
 
     def _render_page(self) -> str:
-        links = "".join(f'<li><a href="#{s.anchor}">{html.escape(s.title)}</a></li>' for s in self.sections)
+        links = "".join(f'<li><a href="#{html.escape(s.anchor)}">{html.escape(s.title)}</a></li>'
+                        for s in self.sections)
         notebook = nbformat.v4.new_notebook(metadata={"title": self.title})
-        notebook.cells.append(nbformat.v4.new_markdown_cell(
-            f"# {html.escape(self.title)}\n\n<nav class=\"dsarisk-toc\"><strong>Contents</strong><ol>{links}</ol></nav>"))
+        notebook.cells.append(_html_cell(f"<h1>{html.escape(self.title)}</h1>\n"
+                                         f"<nav class=\"dsarisk-toc\"><strong>Contents</strong><ol>{links}</ol></nav>"))
         page, _ = _exporter(PAGE_TEMPLATE).from_notebook_node(notebook)
         if page.count(SECTIONS_MARK) != 1:
             raise AssertionError(f"the {PAGE_TEMPLATE} template must hold {SECTIONS_MARK} exactly once")

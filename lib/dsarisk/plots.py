@@ -3,16 +3,23 @@ to the caller: the library never calls ``plt.show()`` nor picks a backend.
 
 Figures are built with :class:`matplotlib.figure.Figure` directly, not through pyplot,
 so none is kept in pyplot's global registry and none is shown twice in a notebook.
+
+Every text drawn comes from data (module titles, methodology labels, statements-of-reasons
+platform names) and is drawn literally: ``$`` is escaped so that it never starts mathtext,
+and TeX is off whatever the user's matplotlibrc says (:func:`literal`, :func:`plain_text`).
 """
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib import rc_context
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -21,6 +28,30 @@ from . import scoring
 from .methodology import Methodology
 from .sources import sor
 from .values import REDACTED
+
+PLAIN_TEXT = {"text.usetex": False}
+_Function = TypeVar("_Function", bound=Callable[..., Any])
+
+
+def literal(text: object) -> str:
+    """``text`` as matplotlib draws it literally: an unescaped ``$`` would start mathtext
+    (and a malformed formula fails the drawing); matplotlib prints ``\\$`` as ``$``."""
+    return str(text).replace("$", r"\$")
+
+
+def _literal_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame whose index and column names pandas' plotting draws literally."""
+    return frame.rename(index=literal, columns=literal)
+
+
+def plain_text(function: _Function) -> _Function:
+    """Build the figure with TeX off, whatever the user's matplotlibrc says."""
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with rc_context(PLAIN_TEXT):
+            return function(*args, **kwargs)
+    return wrapper  # type: ignore[return-value]
+
 
 _FALLBACK_COLORS = ["#2e7d32", "#9ccc65", "#fdd835", "#fb8c00", "#c62828", "#6a1b9a", "#212121"]
 
@@ -40,23 +71,24 @@ class _MatrixPlotter:
     def plot(self, *, marks: Mapping[tuple[str, str], Sequence[str]], title: str, xlabel: str, ylabel: str) -> Figure:
         shown_rows = self.rows[::-1]  # the highest row on top, as risk matrices are read
         positions = np.array([[self.levels.index(cell) for cell in self.grid[self.rows.index(r)]] for r in shown_rows])
-        annotations = np.array([[cell for cell in self.grid[self.rows.index(r)]] for r in shown_rows], dtype=object)
+        annotations = np.array([[literal(cell) for cell in self.grid[self.rows.index(r)]] for r in shown_rows],
+                               dtype=object)
         for (row, column), names in marks.items():
             i, j = shown_rows.index(row), self.columns.index(column)
-            annotations[i, j] = f"{annotations[i, j]}\n● " + "\n● ".join(names)
+            annotations[i, j] = f"{annotations[i, j]}\n● " + "\n● ".join(map(literal, names))
         width = max(6.0, 1.45 * len(self.columns) + 2)
         figure = Figure(figsize=(width, 0.75 * len(self.rows) + 1.5), layout="constrained")
         ax = figure.add_subplot()
         sns.heatmap(positions, ax=ax, cmap=ListedColormap(self.colors), vmin=-0.5, vmax=len(self.levels) - 0.5,
                     annot=annotations, fmt="", cbar=False, linewidths=1.5, linecolor="white",
                     annot_kws={"fontsize": 8.5, "color": "black"},
-                    xticklabels=self.columns, yticklabels=shown_rows)
+                    xticklabels=[literal(c) for c in self.columns], yticklabels=[literal(r) for r in shown_rows])
         for (row, column) in marks:
             ax.add_patch(Rectangle((self.columns.index(column), shown_rows.index(row)), 1, 1,
                                    fill=False, edgecolor="black", linewidth=3.5))
-        ax.set_title(title, fontsize=11, loc="left")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
+        ax.set_title(literal(title), fontsize=11, loc="left")
+        ax.set_xlabel(literal(xlabel))
+        ax.set_ylabel(literal(ylabel))
         ax.tick_params(axis="y", rotation=0)
         ax.tick_params(axis="x", rotation=0)
         return figure
@@ -99,6 +131,7 @@ def _top_score(method: Methodology, inherent_level: str) -> int | None:
     return max(inside) if inside else None
 
 
+@plain_text
 def inherent_heatmap(method: Methodology, *, marks: Mapping[str, tuple[str, str]], title: str = "Inherent risk") -> Figure:
     """The inherent matrix with each named module placed at its (probability, severity) cell.
 
@@ -114,6 +147,7 @@ def inherent_heatmap(method: Methodology, *, marks: Mapping[str, tuple[str, str]
     return plotter.plot(marks=_grouped(marks), title=title, xlabel="Severity", ylabel="Probability")
 
 
+@plain_text
 def residual_heatmap(method: Methodology, *, marks: Mapping[str, tuple[str, str]], title: str = "Residual risk") -> Figure:
     """The residual matrix with each named module placed at its (effectiveness, inherent) cell."""
     # strongest first, so that the weakest effectiveness (the riskiest row) is drawn on top
@@ -124,6 +158,7 @@ def residual_heatmap(method: Methodology, *, marks: Mapping[str, tuple[str, str]
                         ylabel="Mitigation effectiveness")
 
 
+@plain_text
 def questionnaire_chart(method: Methodology, *, maturity_counts: Mapping[str, int],
                         area_pct: Mapping[str, float], overall_pct: float, title: str,
                         hide_values: bool = False) -> Figure:
@@ -134,15 +169,15 @@ def questionnaire_chart(method: Methodology, *, maturity_counts: Mapping[str, in
     left, right = figure.subplots(1, 2, width_ratios=[1, 1.5])
     labels = [m.label for m in method.maturity]
     counts = [0 if hide_values else maturity_counts.get(label, 0) for label in labels]
-    left.bar(labels, counts, color=sns.color_palette("Blues", len(labels)))
+    left.bar([literal(label) for label in labels], counts, color=sns.color_palette("Blues", len(labels)))
     left.set_title("Answers per maturity level", fontsize=10, loc="left")
     left.set_ylabel("answers")
     left.tick_params(axis="x", rotation=20)
     areas = list(area_pct)[::-1]
-    right.barh(areas, [0 if hide_values else area_pct[a] for a in areas], color="#5c6bc0")
+    right.barh([literal(a) for a in areas], [0 if hide_values else area_pct[a] for a in areas], color="#5c6bc0")
     for band in method.effectiveness.levels[1:]:
         right.axvline(band.min, color="grey", linestyle=":", linewidth=1)
-        right.text(band.min, len(areas) - 0.4, f" {band.label}", fontsize=7, color="grey", va="bottom")
+        right.text(band.min, len(areas) - 0.4, f" {literal(band.label)}", fontsize=7, color="grey", va="bottom")
     right.set_xlim(0, 100)
     right.set_xlabel("score (%)")
     if hide_values:
@@ -152,18 +187,19 @@ def questionnaire_chart(method: Methodology, *, maturity_counts: Mapping[str, in
     else:
         right.axvline(overall_pct, color="black", linewidth=1.5)
         right.set_title(f"Score by measure area (overall {overall_pct:.1f} %)", fontsize=10, loc="left", pad=14)
-    figure.suptitle(title, fontsize=11, x=0.01, ha="left")
+    figure.suptitle(literal(title), fontsize=11, x=0.01, ha="left")
     return figure
 
 
 def _share_bars(ax, frame: pd.DataFrame, *, title: str) -> None:
-    frame.plot.barh(ax=ax)
+    _literal_frame(frame).plot.barh(ax=ax)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=len(frame.columns))
     ax.set_xlim(0, 100)
     ax.set_xlabel("share of statements (%)")
-    ax.set_title(title, loc="left", fontsize=10)
+    ax.set_title(literal(title), loc="left", fontsize=10)
 
 
+@plain_text
 def sor_trend_chart(table: pd.DataFrame, *, platform: str) -> Figure:
     """One platform's statements per month and module, with the own-initiative and automated
     detection shares beside them."""
@@ -171,9 +207,10 @@ def sor_trend_chart(table: pd.DataFrame, *, platform: str) -> Figure:
     figure = Figure(figsize=(11, 3.8), layout="constrained")
     left, right = figure.subplots(1, 2)
     pivot = rows.pivot_table(index="month", columns="module", values="statements", aggfunc="sum").fillna(0)
+    pivot = _literal_frame(pivot)
     pivot.reset_index(drop=True).plot(ax=left, marker="o")
     left.set_xticks(range(len(pivot)), pivot.index)
-    left.set_title(f"{platform}: statements per month", loc="left", fontsize=10)
+    left.set_title(literal(f"{platform}: statements per month"), loc="left", fontsize=10)
     left.set_ylabel("statements")
     left.legend(fontsize=7)
     _share_bars(right, sor.shares(rows, "module")[["own initiative", "automated detection"]],
@@ -181,13 +218,14 @@ def sor_trend_chart(table: pd.DataFrame, *, platform: str) -> Figure:
     return figure
 
 
+@plain_text
 def sor_platform_chart(table: pd.DataFrame, *, module: str) -> Figure:
     """Platforms side by side for one module: statements, own-initiative and automation shares."""
     by_platform = sor.shares(table[table["module"] == module], "platform")
     figure = Figure(figsize=(11, 3.6), layout="constrained")
     left, right = figure.subplots(1, 2)
-    by_platform["statements"].sort_values().plot.barh(ax=left, color="#5c6bc0")
-    left.set_title(f"{module}: statements by platform", loc="left", fontsize=10)
+    _literal_frame(by_platform)["statements"].sort_values().plot.barh(ax=left, color="#5c6bc0")
+    left.set_title(literal(f"{module}: statements by platform"), loc="left", fontsize=10)
     _share_bars(right, by_platform[["own initiative", "automated detection", "fully automated decision"]],
                 title="Shares by platform")
     return figure

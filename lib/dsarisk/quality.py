@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from .inputs import ModuleInput, Period, YearInputs
+from .labels import label_key
 from .values import Value
 
 REUSE_MIN_VALUE = 1000  # small counts (1, 3, 55) repeat by chance; large ones do not
@@ -26,6 +27,7 @@ class Finding:
     module: str
     where: str
     parts: tuple[str | Value, ...]
+    compares: tuple[Value, ...] = ()  # the figures the finding sets side by side (see confidentiality)
 
 
 def _figures(item: ModuleInput) -> list[tuple[str, str, Value, Period | None]]:
@@ -43,7 +45,8 @@ def _figures(item: ModuleInput) -> list[tuple[str, str, Value, Period | None]]:
 
 
 def reused_figures(inputs: YearInputs) -> list[Finding]:
-    """Figures that appear in more than one module under different labels."""
+    """Figures that appear in more than one module under different labels (the same label
+    in two modules is one figure quoted twice, not a figure given another meaning)."""
     seen: dict[float, list[tuple[str, str, str, Value]]] = defaultdict(list)
     for module_id, item in inputs.modules.items():
         for where, label, value, _ in _figures(item):
@@ -51,14 +54,18 @@ def reused_figures(inputs: YearInputs) -> list[Finding]:
                 seen[value.value].append((module_id, where, label, value))
     findings = []
     for places in seen.values():
-        if len({module for module, *_ in places}) < 2:
-            continue
-        shared = Value(places[0][3].value, any(value.confidential for *_, value in places))
-        for module, where, label, _ in places:
-            others = "; ".join(f"'{other_label}' in {other}" for other, _, other_label, _ in places if other != module)
+        for module, where, label, value in places:
+            others = [(other, other_label, other_value) for other, _, other_label, other_value in places
+                      if other != module and label_key(other_label) != label_key(label)]
+            if not others:
+                continue
+            compared = (value, *(other_value for *_, other_value in others))
+            shared = Value(value.value, any(v.confidential for v in compared))
+            named = "; ".join(f"'{other_label}' in {other}" for other, other_label, _ in others)
             findings.append(Finding(
                 "figure reused across modules", module, where,
-                (f"'{label}' has the same value (", shared, f") as {others}: check that both mean what they say"),
+                (f"'{label}' has the same value (", shared, f") as {named}: check that both mean what they say"),
+                compared,
             ))
     return findings
 
@@ -66,6 +73,12 @@ def reused_figures(inputs: YearInputs) -> list[Finding]:
 def _half_unit(stated: float) -> Decimal:
     exponent = Decimal(str(stated)).normalize().as_tuple().exponent
     return Decimal(5) * Decimal(10) ** (min(int(exponent), 0) - 1)
+
+
+def agrees_at_precision(exact: float, stated: float) -> bool:
+    """Whether ``exact`` lies within half a unit of ``stated``'s last decimal, the precision it
+    was written with: 78.4 agrees with 78, 73.26 with 73.3, 78.6 not with 78."""
+    return abs(Decimal(str(exact)) - Decimal(str(stated))) <= _half_unit(stated)
 
 
 def stated_percentages(item: ModuleInput) -> list[Finding]:
@@ -76,11 +89,12 @@ def stated_percentages(item: ModuleInput) -> list[Finding]:
             if figure.stated_pct is None or figure.denominator is None or figure.denominator.value == 0:
                 continue
             share = figure.value * 100 / figure.denominator
-            if abs(Decimal(str(share.value)) - Decimal(str(figure.stated_pct))) > _half_unit(figure.stated_pct):
+            if not agrees_at_precision(share.value, figure.stated_pct):
                 findings.append(Finding(
                     "stated percentage disagrees with counts", item.module, f"factors.{factor.factor}",
                     (f"'{figure.label}' is stated as {figure.stated_pct:g} % but ", figure.value, " of ",
                      figure.denominator, " is ", share, " %"),
+                    (figure.value, figure.denominator, Value(figure.stated_pct)),
                 ))
     return findings
 

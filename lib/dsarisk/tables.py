@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 import pandas as pd
 from matplotlib.figure import Figure
 
+from .confidentiality import shown
 from .values import REDACTED, Value
 
 
@@ -47,8 +48,13 @@ class Chart:
         return self.alt
 
     def _repr_png_(self) -> tuple[bytes, dict[str, str]]:
+        from matplotlib import rc_context
+
+        from .plots import PLAIN_TEXT  # drawing creates tick labels: TeX stays off for them too
+
         buffer = io.BytesIO()
-        self.figure.savefig(buffer, format="png", dpi=80)
+        with rc_context(PLAIN_TEXT):
+            self.figure.savefig(buffer, format="png", dpi=80)
         return buffer.getvalue(), {"alt": self.alt}
 
 
@@ -64,8 +70,7 @@ def fmt(value: Value | float | int | None, *, public: bool, decimals: int | None
     """
     if value is None:
         return "–"
-    confidential = isinstance(value, Value) and value.confidential
-    if public and confidential:
+    if not shown(value, public=public):
         return REDACTED
     number = value.value if isinstance(value, Value) else float(value)
     if decimals is None:

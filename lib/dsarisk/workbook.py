@@ -37,19 +37,16 @@ ARROWS = {"up": "▲ higher", "down": "▼ lower", "same": "= unchanged", None: 
 COMMITMENT_STATUSES = ("delivered", "in progress", "delayed", "dropped")
 
 
-REDACTED_VALUE = Value(0.0, confidential=True)
-
-
 def _inherent_marks(assessments: dict[str, ModuleAssessment], public: bool) -> dict[str, tuple[str, str]]:
-    """Each module's inherent cell, except where its position would reveal a confidential label."""
+    """Each module's inherent cell, except where its position would reveal a hidden level."""
     return {SHORT_NAMES.get(m, m): (a.probability.level, a.severity.level) for m, a in assessments.items()
-            if not (a.hidden("probability", public=public) or a.hidden("severity", public=public))}
+            if a.disclosure(public=public).marks("inherent")}
 
 
 def _residual_marks(assessments: dict[str, ModuleAssessment], public: bool) -> dict[str, tuple[str, str]]:
-    """Each module's residual cell, except where its row would reveal a confidential effectiveness."""
+    """Each module's residual cell, except where its position would reveal a hidden level."""
     return {SHORT_NAMES.get(m, m): (a.effectiveness.level, a.inherent.level) for m, a in assessments.items()
-            if not a.hidden("effectiveness", public=public)}
+            if a.disclosure(public=public).marks("residual")}
 
 
 _MATRICES = {  # kind -> how to draw it, where each module sits, what its rows and columns are
@@ -81,13 +78,19 @@ class ModuleBook:
         self.public = public
         self.item = assessment.inputs
         self.method = assessment.methodology
+        self.show = assessment.disclosure(public=public)
+
+    def _label(self, rating: str) -> str:
+        return self.show.label(rating, getattr(self.a, rating).level)
 
     # -- 1. risk definition and registry -------------------------------------------------
     def title_block(self) -> Html:
         """The module's title, the version mark, the year and the methodology."""
         return Html(f"<h1>{esc(self.a.title)}</h1>{version_banner(self.public)}<p>Assessment year "
                     f"<strong>{self.a.year}</strong>, methodology <strong>{esc(self.method.name)}</strong>.</p>"
-                    + (f"<p><em>{esc(self.item.note)}</em></p>" if self.item.note else ""))
+                    + (f"<p><em>{esc(self.item.note)}</em></p>" if self.item.note else "")
+                    + "".join(paragraph(f"{note}.", heading="Not shown in this version:").markup
+                              for note in self.show.notes))
 
     def definition(self) -> Html:
         return paragraph(self.item.definition, heading="Risk definition.")
@@ -104,9 +107,9 @@ class ModuleBook:
         for proxy in self.item.probability.proxies:
             rows.append({
                 "Proxy": proxy.label + (" (basis)" if proxy.id == self.item.probability.basis else ""),
-                "Incidents": fmt(proxy.incidents, public=self.public),
-                "Volume": fmt(proxy.volume, public=self.public),
-                "Rate": fmt(proxy.rate_value(), public=self.public, decimals=3, unit=proxy.unit),
+                "Incidents": fmt(self.show.proxy_figure(proxy, "incidents"), public=self.public),
+                "Volume": fmt(self.show.proxy_figure(proxy, "volume"), public=self.public),
+                "Rate": fmt(self.show.proxy_figure(proxy, "rate"), public=self.public, decimals=3, unit=proxy.unit),
                 "Period": str(proxy.period),
                 "Source": proxy.source,
             })
@@ -114,22 +117,22 @@ class ModuleBook:
 
     def probability(self) -> Html:
         scale = self.method.probability_scale(self.a.module)
-        hidden = self.a.hidden("probability", public=self.public)
-        rate = fmt(REDACTED_VALUE if hidden else self.a.rate, public=self.public, decimals=3, unit=scale.unit)
-        position = "" if hidden else f"level {self.a.probability.score} of {len(scale.levels)}; "
-        return paragraph(f"Basis rate {rate} gives probability level {self.a.label('probability', public=self.public)} "
+        rate = self.show.number(self.a.rate, feeds="probability", decimals=3, unit=scale.unit)
+        position = (f"level {self.a.probability.score} of {len(scale.levels)}; "
+                    if self.show.shows_rating("probability") else "")
+        return paragraph(f"Basis rate {rate} gives probability level {self._label('probability')} "
                          f"({position}proxy: {scale.proxy or 'rate'}).", heading="Probability.")
 
     # -- 3. severity ---------------------------------------------------------------------
     def severity(self) -> Html:
         sev, result = self.item.severity, self.a.severity
-        hidden = self.public and self.a.severity_confidential
+        hidden = not self.show.shows_severity_scores
         rows = [{"Characteristic": name.capitalize(),
-                 "Score": "[Confidential]" if hidden else getattr(sev, name).score,
+                 "Score": REDACTED if hidden else getattr(sev, name).score,
                  "Rationale": getattr(sev, name).rationale} for name in ("scope", "scale", "remediability")]
         working = ("" if hidden else
                    f" The {result.aggregate} of the three is {result.raw:g}, rounded half up to {result.computed_score}.")
-        text = f"Overall severity: {self.a.label('severity', public=self.public)}.{working}"
+        text = f"Overall severity: {self._label('severity')}.{working}"
         if result.overridden:
             text += f" Overridden by the analyst: {result.rationale}"
         return Html(table(pd.DataFrame(rows), caption="Severity (UN Guiding Principles)").markup
@@ -138,12 +141,12 @@ class ModuleBook:
     # -- 4. inherent ---------------------------------------------------------------------
     def inherent_heatmap(self) -> Chart:
         return _matrix_chart("inherent", self.method, {self.a.module: self.a}, public=self.public,
-                             title=f"Inherent risk: {self.a.title} is {self.a.inherent.level}")
+                             title=f"Inherent risk: {self.a.title} is {self._label('inherent')}")
 
     # -- 5. questionnaire ----------------------------------------------------------------
     def questionnaire(self) -> Html:
         labels = [m.label for m in self.method.maturity]
-        hidden = self.a.hidden("effectiveness", public=self.public)
+        hidden = not self.show.shows_rating("effectiveness")
         rows = [{"Area": area, "Measure": m.id, "Question": m.question,
                  "Maturity": REDACTED if hidden else canonical_label(m.maturity, labels), "Weight": f"{m.weight:g}",
                  "Art. 35(1)": ", ".join(m.art35)} for area, m in self.item.measures]
@@ -152,31 +155,33 @@ class ModuleBook:
     def questionnaire_chart(self) -> Chart:
         labels = [m.label for m in self.method.maturity]
         counts = Counter(canonical_label(m.maturity, labels) for _, m in self.item.measures)
-        title = f"Mitigation effectiveness: {self.a.label('effectiveness', public=self.public)}"
+        title = f"Mitigation effectiveness: {self._label('effectiveness')}"
         figure = plots.questionnaire_chart(self.method, maturity_counts=counts, area_pct=self.a.by_area,
                                            overall_pct=self.a.effectiveness.pct or 0.0,
-                                           hide_values=self.a.hidden("effectiveness", public=self.public), title=title)
+                                           hide_values=not self.show.shows_rating("effectiveness"), title=title)
         return Chart(figure, alt=f"{title}. Answers per maturity level and score by measure area.")
 
     def effectiveness(self) -> Html:
-        pct = fmt(self.a.effectiveness_pct, public=self.public, decimals=1, unit="%")
+        pct = self.show.number(self.a.effectiveness_pct, feeds="effectiveness", decimals=1, unit="%")
         return paragraph(f"{self.a.effectiveness.answers} answers give {pct}, rated "
-                         f"{self.a.label('effectiveness', public=self.public)}.", heading="Mitigation effectiveness.")
+                         f"{self._label('effectiveness')}.", heading="Mitigation effectiveness.")
 
     # -- 6. residual ---------------------------------------------------------------------
     def residual_heatmap(self) -> Chart:
         return _matrix_chart("residual", self.method, {self.a.module: self.a}, public=self.public,
-                             title=f"Residual risk: {self.a.title} is {self.a.residual.level}")
+                             title=f"Residual risk: {self.a.title} is {self._label('residual')}")
 
     # -- 7. computed vs published --------------------------------------------------------
     def published_check(self) -> Html:
-        rows = [{"Rating": c.rating,
-                 "Computed": REDACTED if self.a.hidden(c.rating.split()[0], public=self.public) else c.computed,
-                 "Published": c.published, "": "✔ matches" if c.matches else "✘ differs"} for c in self.a.comparisons]
+        comparisons = self.show.comparisons(self.a.comparisons)
+        rows = [{"Rating": c.rating, "Computed": c.computed, "Published": c.published,
+                 "": "✔ matches" if c.matches else "✘ differs"} for c in comparisons]
         if not rows:
-            return banner("The published report states no rating for this module and year.", kind="warn")
-        if self.a.mismatches:
-            names = ", ".join(c.rating for c in self.a.mismatches)
+            return banner("The published report states no rating for this module and year"
+                          + (" that this version shows." if self.a.comparisons else "."), kind="warn")
+        mismatches = self.show.comparisons(self.a.mismatches)
+        if mismatches:
+            names = ", ".join(c.rating for c in mismatches)
             head = banner(f"<strong>MISMATCH</strong>: the computed {esc(names)} differ from the published report.",
                           kind="error")
         else:
@@ -188,8 +193,9 @@ class ModuleBook:
         previous = self.a.previous
         if previous is None:
             return paragraph("No previous year's data to compare with.", heading="Year over year.")
-        rows = [{"Rating": rating, str(previous.year): getattr(previous, rating), str(self.a.year): getattr(self.a, rating).level,
-                 "Change": ARROWS[self.a.change(rating)]} for rating in ("inherent", "residual")]
+        rows = [{"Rating": rating, str(previous.year): self.a.previous_label(rating, public=self.public) or REDACTED,
+                 str(self.a.year): self._label(rating),
+                 "Change": ARROWS[self.a.shown_change(rating, public=self.public)]} for rating in ("inherent", "residual")]
         reason = self.item.change_since_previous
         note = (paragraph(reason.explanation, heading=f"Reason ({reason.kind}):") if reason
                 else paragraph("No reason for the change is recorded.", heading="Reason:"))
@@ -200,7 +206,7 @@ class ModuleBook:
     def factors(self) -> Html:
         rows = []
         for factor in self.item.factors:
-            figures = [f"{f.label}: {fmt(f.value, public=self.public, unit=f.unit)} ({f.geography}"
+            figures = [f"{f.label}: {self.show.number(f.value, unit=f.unit)} ({f.geography}"
                        + (f", {f.period}" if f.period else "") + ")" for f in factor.figures]
             rows.append({"Factor": factor.factor, "Assessment": factor.assessment,
                          "Figures": "; ".join(figures) or "–"})
@@ -234,20 +240,21 @@ class ModuleBook:
         if self.a.previous is None:
             return paragraph("No previous year to compare with.", heading="Since last year.")
         rows = [{"Change": c.kind, "Item": c.item,
-                 "Before": fmt(c.before, public=self.public, decimals=3) if isinstance(c.before, Value) else c.before,
-                 "After": fmt(c.after, public=self.public, decimals=3) if isinstance(c.after, Value) else c.after}
-                for c in self.a.changes]
+                 "Before": self.show.number(c.before, decimals=3) if isinstance(c.before, Value) else c.before,
+                 "After": self.show.number(c.after, decimals=3) if isinstance(c.after, Value) else c.after}
+                for c in self.show.changes(self.a.changes)]
         if not rows:
             return paragraph("No questionnaire answer, measure or proxy changed.", heading="Since last year.")
         return table(pd.DataFrame(rows), caption=f"Since {self.a.previous.year}")
 
     # -- data quality --------------------------------------------------------------------
     def findings(self) -> Html:
-        if not self.a.findings:
+        findings = self.show.findings(self.a.findings)
+        if not findings:
             return banner("No data quality findings.", kind="ok")
         items = "".join(f"<li><strong>{esc(f.kind)}</strong> ({esc(f.where)}): "
-                        f"{render_parts(f.parts, public=self.public)}</li>" for f in self.a.findings)
-        return banner(f"<strong>{len(self.a.findings)} data quality finding(s)</strong><ul>{items}</ul>", kind="warn")
+                        f"{render_parts(self.show.finding_parts(f), public=self.public)}</li>" for f in findings)
+        return banner(f"<strong>{len(findings)} data quality finding(s)</strong><ul>{items}</ul>", kind="warn")
 
     # -- results -------------------------------------------------------------------------
     def save_results(self, output_dir: str | Path | None) -> Html:
@@ -279,16 +286,18 @@ class SummaryBook:
     def executive_table(self) -> Html:
         rows = []
         for a in self.assessments.values():
+            show = a.disclosure(public=self.public)
+            mismatches = show.comparisons(a.mismatches)
             rows.append({
                 "Module": a.title,
-                "Probability": a.label("probability", public=self.public),
-                "Severity": a.label("severity", public=self.public),
-                "Inherent": a.inherent.level,
-                "Effectiveness": (f"{a.label('effectiveness', public=self.public)}, "
-                                  f"{fmt(a.effectiveness_pct, public=self.public, decimals=0, unit='%')}"),
-                "Residual": a.residual.level,
-                "Published": "✔ matches" if not a.mismatches else "✘ " + ", ".join(c.rating for c in a.mismatches),
-                "Findings": len(a.findings),
+                "Probability": show.label("probability", a.probability.level),
+                "Severity": show.label("severity", a.severity.level),
+                "Inherent": show.label("inherent", a.inherent.level),
+                "Effectiveness": (f"{show.label('effectiveness', a.effectiveness.level)}, "
+                                  f"{show.number(a.effectiveness_pct, feeds='effectiveness', decimals=0, unit='%')}"),
+                "Residual": show.label("residual", a.residual.level),
+                "Published": "✔ matches" if not mismatches else "✘ " + ", ".join(c.rating for c in mismatches),
+                "Findings": len(show.findings(a.findings)),
             })
         return table(pd.DataFrame(rows), caption=f"Systemic risk ratings {self.year}")
 
@@ -309,11 +318,14 @@ class SummaryBook:
             if a.previous is None:
                 continue
             reason = a.inputs.change_since_previous
+            show = a.disclosure(public=self.public)
             rows.append({
                 "Module": a.title,
-                f"Inherent {a.previous.year}": a.previous.inherent, f"Inherent {self.year}": a.inherent.level,
-                f"Residual {a.previous.year}": a.previous.residual, f"Residual {self.year}": a.residual.level,
-                "Residual change": ARROWS[a.change("residual")],
+                f"Inherent {a.previous.year}": a.previous_label("inherent", public=self.public) or REDACTED,
+                f"Inherent {self.year}": show.label("inherent", a.inherent.level),
+                f"Residual {a.previous.year}": a.previous_label("residual", public=self.public) or REDACTED,
+                f"Residual {self.year}": show.label("residual", a.residual.level),
+                "Residual change": ARROWS[a.shown_change("residual", public=self.public)],
                 "Reason": f"{reason.kind}: {reason.explanation}" if reason else "not recorded",
             })
         if not rows:
@@ -321,8 +333,9 @@ class SummaryBook:
         return table(pd.DataFrame(rows), caption="Year over year")
 
     def findings(self) -> Html:
-        count = sum(len(a.findings) for a in self.assessments.values())
-        mismatched = [a.title for a in self.assessments.values() if a.mismatches]
+        shows = {m: a.disclosure(public=self.public) for m, a in self.assessments.items()}
+        count = sum(len(shows[m].findings(a.findings)) for m, a in self.assessments.items())
+        mismatched = [a.title for m, a in self.assessments.items() if shows[m].comparisons(a.mismatches)]
         parts = [f"{count} data quality finding(s) across modules; each module section lists its own."]
         if mismatched:
             return banner(esc(" ".join(parts)) + "<br><strong>MISMATCH</strong> with the published report in: "
@@ -344,15 +357,18 @@ class SummaryBook:
         for a in self.assessments.values():
             if a.previous is None:
                 continue
-            counts = Counter(c.kind for c in a.changes)
-            rows.append({"Module": a.title, "Maturity up": counts["maturity up"],
-                         "Maturity down": counts["maturity down"],
+            show = a.disclosure(public=self.public)
+            counts = Counter(c.kind for c in show.changes(a.changes))
+            maturity = show.shows_rating("effectiveness")
+            rows.append({"Module": a.title, "Maturity up": counts["maturity up"] if maturity else REDACTED,
+                         "Maturity down": counts["maturity down"] if maturity else REDACTED,
                          "Measures added / removed": f"{counts['measure added']} / {counts['measure removed']}",
                          "Proxies added / removed / changed": (
                              f"{counts['proxy added']} / {counts['proxy removed']} / "
                              f"{sum(v for k, v in counts.items() if k.startswith('proxy changed'))}"),
-                         "Inherent": f"{a.previous.inherent} → {a.inherent.level}",
-                         "Residual": f"{a.previous.residual} → {a.residual.level}"})
+                         **{rating.capitalize(): (f"{a.previous_label(rating, public=self.public) or REDACTED} → "
+                                                  f"{show.label(rating, getattr(a, rating).level)}")
+                            for rating in ("inherent", "residual")}})
         if not rows:
             return paragraph("No previous year to compare with.", heading="Since last year.")
         return table(pd.DataFrame(rows), caption="Since last year, per module")
