@@ -36,11 +36,10 @@ from .values import REDACTED, Value
 if TYPE_CHECKING:  # assess imports this module
     from .assess import Comparison, ModuleAssessment
     from .cycle import Change
-    from .inputs import Proxy, YearInputs
+    from .inputs import ModuleInput, Proxy, YearInputs
     from .quality import Finding
 
 RATINGS = ("probability", "severity", "inherent", "effectiveness", "residual")
-INPUT_RATINGS = ("probability", "severity", "effectiveness")
 # what a rating feeds, nearest first: hiding the nearest shown one breaks an inference
 DOWNSTREAM = {"probability": ("inherent", "residual"), "severity": ("inherent", "residual"),
               "effectiveness": ("residual",), "inherent": ("residual",), "residual": ()}
@@ -65,7 +64,7 @@ def leaves(node: Any, kind: type = Value) -> list[Any]:
     return []
 
 
-def _fixing_probability(item: Any) -> list[Value]:
+def _fixing_probability(item: ModuleInput) -> list[Value]:
     """The basis proxy's figures, which fix the probability band: hidden with a hidden band."""
     if "probability" not in item.confidential_ratings:
         return []
@@ -200,9 +199,6 @@ class Disclosure:
         if (feeds is not None and not self.shows_rating(feeds)) or number in self.pinned:
             return Value(number, True)
         return value
-
-    def shows(self, value: Value | float | None, *, feeds: str | None = None) -> bool:
-        return shown(self.value(value, feeds=feeds), public=self.public)
 
     def number(self, value: Value | float | None, *, feeds: str | None = None, **style: Any) -> str:
         """The formatted number, or the redaction mark (``style``: ``decimals``, ``unit``)."""
