@@ -18,6 +18,7 @@ import pytest
 from dsarisk.cli import main
 from dsarisk.exceptions import PipelineError
 from dsarisk.inputs import MODULES
+from dsarisk.outdir import MARKER
 from dsarisk.paths import NOTEBOOKS_DIR, PROJECT_ROOT
 from dsarisk.pipeline import run_year
 
@@ -116,6 +117,7 @@ def test_failed_module_is_named_kept_and_the_previous_report_untouched(tmp_path,
     previous = out / "2024"
     previous.mkdir(parents=True)
     (previous / "report.html").write_text("previous report")
+    (previous / MARKER).write_text("")
     with pytest.raises(PipelineError) as info:
         run_year(2024, out_dir=out, jobs=2, notebooks_dir=broken_notebooks)
     error = info.value
@@ -147,6 +149,7 @@ def test_ctrl_c_leaves_no_half_report(tmp_path):
     out = tmp_path / "reports"
     (out / "2024").mkdir(parents=True)
     (out / "2024" / "report.html").write_text("previous report")
+    (out / "2024" / MARKER).write_text("")
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     process = subprocess.Popen([sys.executable, "-m", "dsarisk.cli", "run", "--year", "2024", "--out-dir", str(out),
                                 "--no-progress", "--jobs", "2"], cwd=PROJECT_ROOT, env=env,
@@ -157,6 +160,7 @@ def test_ctrl_c_leaves_no_half_report(tmp_path):
     assert list(out.glob(".2024.staging-*")), "the run never started executing"
     os.killpg(process.pid, signal.SIGINT)
     _, err = process.communicate(timeout=60)
-    assert process.returncode != 0
+    assert process.returncode == 130
+    assert err.decode().splitlines() == ["dsarisk: interrupted"], "one line, no worker tracebacks"
     assert (out / "2024" / "report.html").read_text() == "previous report"
     assert sorted(p.name for p in out.iterdir()) == ["2024"], err.decode()[-2000:]

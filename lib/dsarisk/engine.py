@@ -7,8 +7,10 @@ module before it can start its kernel, so what it imports is paid once per worke
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -23,6 +25,10 @@ from .exceptions import PipelineError
 KERNEL_START_TIMEOUT = 120
 CELL_TIMEOUT = 300  # no cell of ours takes more than seconds; a hung one fails the run
 KERNEL_LOG = "kernel.log"
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+PARENT_CHECK_SECONDS = 0.5
+
+_kernel_pids: set[int] = set()  # kernels this worker started and has not shut down yet
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,14 @@ def _ipc_kernel_manager(sockets: Path) -> type:
 
         async def start_kernel(self, **kw: Any) -> None:
             with open(sockets / KERNEL_LOG, "ab") as log:  # the kernel keeps its own descriptor
-                await super().start_kernel(stderr=log, **kw)
+                await super().start_kernel(stderr=log, preexec_fn=_die_with_parent, **kw)
+            if self.provisioner is not None and self.provisioner.pid is not None:  # type: ignore[attr-defined]
+                _kernel_pids.add(self.provisioner.pid)  # type: ignore[attr-defined]
+
+        async def _async_cleanup_resources(self, restart: bool = False) -> None:
+            pid = getattr(self.provisioner, "pid", None)
+            await super()._async_cleanup_resources(restart=restart)
+            _kernel_pids.discard(pid)  # type: ignore[arg-type]
 
     return IpcKernelManager
 
@@ -98,7 +111,8 @@ def execute_job(job: Job) -> JobOutcome:
     # An inherited MPLBACKEND=Agg would stop the kernel from capturing any image.
     os.environ.pop("MPLBACKEND", None)
     started = time.perf_counter()
-    for attempt in (1, 2):
+    retries = 1
+    while True:
         with tempfile.TemporaryDirectory(prefix="dsarisk-kernel-") as sockets:
             try:
                 papermill.execute_notebook(
@@ -114,11 +128,11 @@ def execute_job(job: Job) -> JobOutcome:
                 return JobOutcome(job.name, time.perf_counter() - started,
                                   error=f"{exc.ename}: {exc.evalue}", cell=exc.exec_count)
             except Exception as exc:  # a kernel that would not start or died: name it, never hang
-                if attempt == 1 and _is_kernel_start_failure(exc):
+                if retries and _is_kernel_start_failure(exc):
+                    retries -= 1
                     continue
                 return JobOutcome(job.name, time.perf_counter() - started,
                                   error=f"{type(exc).__name__}: {exc}{_kernel_log_tail(Path(sockets))}")
-    raise AssertionError("unreachable")
 
 
 def skip_iri_format_checker() -> None:
@@ -131,19 +145,76 @@ def skip_iri_format_checker() -> None:
         sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]  # None: "not installed"
 
 
-def warm_up() -> None:
-    """Import what a worker needs before its first job (run once per worker)."""
+def _die_with_parent(signum: int = signal.SIGKILL) -> None:
+    """Ask Linux to send ``signum`` to this process when its parent dies (a no-op elsewhere).
+
+    Runs in a worker (SIGTERM, so that it can take its kernel along) and, between fork and
+    exec, in each kernel (SIGKILL): neither outlives the process that started it, even a
+    main process killed with ``kill -9``."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl: the parent watchdog still applies
+        pass
+
+
+def _end_worker(*_: Any) -> None:
+    """Kill this worker's kernels, wait until they are gone, and exit: once the main process
+    has seen the worker end, no notebook can still write into the staging folder."""
+    for pid in list(_kernel_pids):
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+    os._exit(1)
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    _end_worker()
+
+
+def _init_worker(parent: int) -> None:
+    """Prepare a worker process: Ctrl-C is the main process's to handle (a worker would only
+    print a traceback), SIGTERM takes the kernels along, and the worker dies with its parent
+    (prctl on Linux, a thread watching the parent's pid everywhere)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _end_worker)
+    _die_with_parent(signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        _end_worker()
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="dsarisk-parent-watch").start()
     skip_iri_format_checker()
-    import papermill  # noqa: F401
+    import papermill  # noqa: F401  # imported before the first job arrives
 
 
 def worker_pool(workers: int) -> ProcessPoolExecutor:
     """Worker processes for notebooks, already importing papermill: start them early so that
     their start-up overlaps whatever the caller does before submitting jobs."""
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
-    for _ in range(workers):
-        pool.submit(warm_up)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                               initializer=_init_worker, initargs=(os.getpid(),))
+    for _ in range(workers):  # a pool starts a worker per submitted task, up to max_workers
+        pool.submit(int)
     return pool
+
+
+def stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop ``pool`` now, running notebooks included, and wait until its workers, and with
+    them their kernels, are gone."""
+    processes = list((pool._processes or {}).values())  # type: ignore[attr-defined]  # no public handle before 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(10)
+        if process.is_alive():
+            process.kill()
+            process.join()
 
 
 def execute_all(jobs: list[Job], workers: int, on_done: Callable[[JobOutcome], None], *,

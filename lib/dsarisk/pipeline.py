@@ -14,7 +14,6 @@ import os
 import platform
 import shutil
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -23,7 +22,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .engine import Job, JobOutcome, execute_all, skip_iri_format_checker, worker_pool
+from . import outdir
+from .engine import Job, JobOutcome, execute_all, skip_iri_format_checker, stop_pool, worker_pool
 from .exceptions import PipelineError
 from .hashing import sha256_file
 from .inputs import YearInputs, load_year
@@ -173,17 +173,6 @@ def _preload(module: str) -> threading.Thread:
     return thread
 
 
-def _swap_into_place(staging: Path, final: Path) -> None:
-    """Replace ``final`` with ``staging`` with two renames, so no reader sees a half folder."""
-    retired = None
-    if final.exists():
-        retired = final.with_name(f".{final.name}.retired-{os.getpid()}-{time.time_ns()}")
-        final.rename(retired)
-    staging.rename(final)
-    if retired is not None:
-        shutil.rmtree(retired, ignore_errors=True)
-
-
 def _anchor(job_name: str) -> str:
     return f"section-{job_name}"
 
@@ -265,15 +254,17 @@ def run_year(
     pool = worker_pool(workers)  # the workers start while the inputs are validated
     try:
         inputs = load_year(year, data_dir=data_dir)
+        out_root = outdir.prepare(Path(out_dir) if out_dir is not None else REPORTS_DIR, inputs={
+            "data folder": inputs.data_dir, "methodology": inputs.methodology_path, "notebooks": notebooks_dir})
+        name = f"{year}-public" if public else str(year)
+        final = out_root / name
+        outdir.check_replaceable(final)  # before the run, not only at the swap: fail fast
+        outdir.check_replaceable(out_root / f"{name}-failed")
+        outdir.sweep_leftovers(out_root)
+        staging = outdir.make_staging(out_root, name)
     except BaseException:
-        pool.shutdown(cancel_futures=True)
+        stop_pool(pool)
         raise
-    out_root = Path(out_dir) if out_dir is not None else REPORTS_DIR
-    out_root.mkdir(parents=True, exist_ok=True)
-    name = f"{year}-public" if public else str(year)
-    final = out_root / name
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.staging-", dir=out_root))
-    staging.chmod(0o755)  # mkdtemp's private mode would carry over to the published folder
     try:
         results = staging / "results"
         notebooks = staging / "notebooks"
@@ -289,12 +280,13 @@ def run_year(
                 progress(outcome.name, len(report.done), len(job_list))
 
         outcomes = execute_all(job_list, workers, on_done, pool=pool)
-        pool.shutdown(wait=False)  # the workers exit while the report is written
         failed = next((o for o in outcomes.values() if o.error), None)
-        if failed is not None:
+        if failed is None:
+            pool.shutdown(wait=False)  # the workers exit while the report is written
+        else:
+            stop_pool(pool)  # the other notebooks, which would go on writing into the staging folder
             kept = out_root / f"{name}-failed"
-            shutil.rmtree(kept, ignore_errors=True)
-            shutil.copytree(notebooks, kept)
+            outdir.replace_with_copy(notebooks, kept)
             job = next(j for j in job_list if j.name == failed.name)
             where = f"cell {failed.cell}" if failed.cell is not None else "kernel start"
             raise PipelineError(
@@ -308,9 +300,11 @@ def run_year(
         manifest = _manifest(inputs, job_list, outcomes, command=command or [Path(sys.argv[0]).name, *sys.argv[1:]],
                              started=started_at, public=public)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        _swap_into_place(staging, final)
+        outdir.swap_into_place(staging, final)
+    except BaseException:
+        stop_pool(pool)  # before the staging folder goes: no notebook may write into it again
+        raise
     finally:
-        pool.shutdown(cancel_futures=True)  # already done when the notebooks ran; not when planning failed
         shutil.rmtree(staging, ignore_errors=True)
     return RunResult(folder=final, durations={k: o.seconds for k, o in outcomes.items()},
                      seconds=time.perf_counter() - clock)
