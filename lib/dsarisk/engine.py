@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_context
+from multiprocessing.util import Finalize
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ KERNEL_LOG = "kernel.log"
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 PARENT_CHECK_SECONDS = 0.5
 
+_KERNELSTATE = "__import__('dsarisk.kernelstate').kernelstate"  # an expression: binds no name in the kernel
 _kernel_pids: set[int] = set()  # kernels this worker started and has not shut down yet
 
 
@@ -51,6 +53,8 @@ class JobOutcome:
     seconds: float
     error: str | None = None
     cell: int | None = None
+    kernel: str = "new"  # "new": its kernel was started for it (ahead of need); "reused": one ran notebooks before
+    times: dict[str, float] = field(default_factory=dict)  # seconds by part: kernel_start, imports, reset, cells...
 
 
 def _ipc_kernel_manager(sockets: Path) -> type:
@@ -60,12 +64,16 @@ def _ipc_kernel_manager(sockets: Path) -> type:
     The kernel process's own stderr (its log, not the cells' output, which comes over the
     sockets) goes to ``sockets/kernel.log``: jupyter_client interrupts every kernel before
     shutting it down, and the kernel's "KeyboardInterrupt caught" line would otherwise reach
-    the terminal after each notebook; the log is quoted when a kernel fails.
+    the terminal; the log is quoted when a kernel fails. The kernel dies with its worker.
     """
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
 
     class IpcKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.clients: list[Any] = []
+
         @default("transport")
         def _default_transport(self) -> str:
             return "ipc"
@@ -85,6 +93,18 @@ def _ipc_kernel_manager(sockets: Path) -> type:
             await super()._async_cleanup_resources(restart=restart)
             _kernel_pids.discard(pid)  # type: ignore[arg-type]
 
+        def client(self, **kwargs: Any) -> Any:
+            """A client, remembered so that its channels can be closed after the notebook
+            (nbclient leaves them open on a kernel manager it does not own)."""
+            kc = super().client(**kwargs)
+            self.clients.append(kc)
+            return kc
+
+        def close_clients(self) -> None:
+            for kc in self.clients:
+                kc.stop_channels()
+            self.clients.clear()
+
     return IpcKernelManager
 
 
@@ -102,37 +122,129 @@ def _is_kernel_start_failure(error: BaseException) -> bool:
     return "ZMQError" in text or "Address already in use" in text or "Kernel died before replying" in text
 
 
-def execute_job(job: Job) -> JobOutcome:
-    """Execute one notebook with papermill (in a worker process); retry once if the kernel
-    could not start."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
+class KernelStateError(RuntimeError):
+    """Code the engine runs in a kernel (warm-up, reset) failed: the kernel is replaced."""
 
-    # An inherited MPLBACKEND=Agg would stop the kernel from capturing any image.
-    os.environ.pop("MPLBACKEND", None)
+
+class _Kernel:
+    """A worker's kernel: started ahead of need with the warm-up imports done, then reused
+    notebook after notebook, its state restored by ``dsarisk.kernelstate`` in between.
+
+    Parameters
+    ----------
+    warm_up : str
+        Code run once at start (the imports every notebook makes).
+    """
+
+    def __init__(self, warm_up: str) -> None:
+        from jupyter_core.utils import ensure_event_loop
+
+        self.loop = ensure_event_loop()
+        self._folder = tempfile.TemporaryDirectory(prefix="dsarisk-kernel-")
+        self.sockets = Path(self._folder.name)
+        self.km = _ipc_kernel_manager(self.sockets)(kernel_name="python3")
+        self.used = False
+        started = time.perf_counter()
+        self.loop.run_until_complete(self.km.start_kernel())
+        self._run(f"{_KERNELSTATE}.record_namespace()")
+        ready = time.perf_counter()
+        self._run(f"{warm_up}\n{_KERNELSTATE}.record()")
+        self.start_times = {"kernel_start": ready - started, "imports": time.perf_counter() - ready}
+
+    def _run(self, code: str, expression: str | None = None) -> str | None:
+        """Run ``code`` in the kernel outside any notebook; return ``expression``'s text value."""
+        async def run() -> dict[str, Any]:
+            kc = self.km.client()
+            kc.start_channels()
+            await kc.wait_for_ready(timeout=KERNEL_START_TIMEOUT)
+            return await kc.execute_interactive(
+                code, store_history=False, timeout=CELL_TIMEOUT, output_hook=lambda message: None,
+                user_expressions={"value": expression} if expression else None)
+
+        try:
+            content = self.loop.run_until_complete(run())["content"]
+        finally:
+            self.km.close_clients()
+        if content["status"] != "ok":
+            raise KernelStateError(f"{content.get('ename')}: {content.get('evalue')}{_kernel_log_tail(self.sockets)}")
+        if expression is None:
+            return None
+        value = content["user_expressions"]["value"]
+        if value.get("status") != "ok":
+            raise KernelStateError(f"{value.get('ename')}: {value.get('evalue')}")
+        return value["data"]["text/plain"]
+
+    def execute(self, job: Job) -> JobOutcome:
+        """Execute ``job``'s notebook with papermill on this kernel."""
+        import papermill
+        from papermill.exceptions import PapermillExecutionError
+
+        started = time.perf_counter()
+        times = {"kernel_start": 0.0, "imports": 0.0} if self.used else dict(self.start_times)
+        kernel = "reused" if self.used else "new"
+        if self.used:
+            self._run(f"{_KERNELSTATE}.restore()")
+            times["reset"] = time.perf_counter() - started
+        self.used = True
+        try:
+            executed = papermill.execute_notebook(
+                str(job.source), str(job.output), parameters=job.parameters, kernel_name="python3",
+                progress_bar=False, start_timeout=KERNEL_START_TIMEOUT, execution_timeout=CELL_TIMEOUT,
+                # papermill writes the notebook once at the end, and on an error before raising;
+                # saving it after every cell as well costs a second per notebook
+                request_save_on_cell_execute=False, km=self.km)
+        except PapermillExecutionError as exc:
+            return JobOutcome(job.name, time.perf_counter() - started, error=f"{exc.ename}: {exc.evalue}",
+                              cell=exc.exec_count, kernel=kernel)
+        except Exception as exc:  # the kernel died or a cell timed out: name it, never hang
+            return JobOutcome(job.name, time.perf_counter() - started, kernel=kernel,
+                              error=f"{type(exc).__name__}: {exc}{_kernel_log_tail(self.sockets)}")
+        finally:
+            self.km.close_clients()
+        times["cells"] = sum(cell.metadata.get("papermill", {}).get("duration") or 0.0 for cell in executed.cells)
+        times["figure_encoding"] = float(self._run("pass", f"{_KERNELSTATE}.figure_seconds()") or 0.0)
+        return JobOutcome(job.name, time.perf_counter() - started, kernel=kernel,
+                          times={key: round(value, 3) for key, value in times.items()})
+
+    def close(self) -> None:
+        try:
+            self.loop.run_until_complete(self.km.shutdown_kernel(now=True))
+        except Exception:  # a kernel that is already dead has nothing to shut down
+            pass
+        self._folder.cleanup()
+
+
+_worker: dict[str, Any] = {"kernel": None, "warm_up": "", "reuse": True}
+
+
+def _start_kernel() -> _Kernel:
+    """A new kernel for this worker; one retry if it could not start (a slow machine)."""
+    try:
+        return _Kernel(_worker["warm_up"])
+    except Exception as exc:
+        if not _is_kernel_start_failure(exc) and not isinstance(exc, TimeoutError):
+            raise
+        return _Kernel(_worker["warm_up"])
+
+
+def execute_job(job: Job) -> JobOutcome:
+    """Execute one notebook (in a worker process) on the worker's warm kernel. A kernel that
+    ran a failed notebook is replaced, and so is every kernel when reuse is off."""
     started = time.perf_counter()
-    retries = 1
-    while True:
-        with tempfile.TemporaryDirectory(prefix="dsarisk-kernel-") as sockets:
-            try:
-                papermill.execute_notebook(
-                    str(job.source), str(job.output), parameters=job.parameters, kernel_name="python3",
-                    progress_bar=False, start_timeout=KERNEL_START_TIMEOUT, execution_timeout=CELL_TIMEOUT,
-                    # papermill writes the notebook once at the end, and on an error before raising;
-                    # saving it after every cell as well costs a second per notebook
-                    request_save_on_cell_execute=False,
-                    kernel_manager_class=_ipc_kernel_manager(Path(sockets)),
-                )
-                return JobOutcome(job.name, time.perf_counter() - started)
-            except PapermillExecutionError as exc:
-                return JobOutcome(job.name, time.perf_counter() - started,
-                                  error=f"{exc.ename}: {exc.evalue}", cell=exc.exec_count)
-            except Exception as exc:  # a kernel that would not start or died: name it, never hang
-                if retries and _is_kernel_start_failure(exc):
-                    retries -= 1
-                    continue
-                return JobOutcome(job.name, time.perf_counter() - started,
-                                  error=f"{type(exc).__name__}: {exc}{_kernel_log_tail(Path(sockets))}")
+    kernel = _worker["kernel"]
+    if kernel is None:
+        try:
+            kernel = _worker["kernel"] = _start_kernel()
+        except Exception as exc:
+            return JobOutcome(job.name, time.perf_counter() - started, error=f"kernel start: {type(exc).__name__}: {exc}")
+    try:
+        outcome = kernel.execute(job)
+    except KernelStateError as exc:
+        outcome = JobOutcome(job.name, time.perf_counter() - started, error=f"kernel reset: {exc}")
+    if outcome.error or not _worker["reuse"]:
+        kernel.close()
+        _worker["kernel"] = None
+    return outcome
 
 
 def skip_iri_format_checker() -> None:
@@ -170,7 +282,15 @@ def _end_worker(*_: Any) -> None:
             os.waitpid(pid, 0)
         except (ProcessLookupError, ChildProcessError):
             pass
+    if _worker["kernel"] is not None:
+        _worker["kernel"]._folder.cleanup()
     os._exit(1)
+
+
+def _close_kernel() -> None:
+    if _worker["kernel"] is not None:
+        _worker["kernel"].close()
+        _worker["kernel"] = None
 
 
 def _watch_parent(parent: int) -> None:
@@ -179,10 +299,12 @@ def _watch_parent(parent: int) -> None:
     _end_worker()
 
 
-def _init_worker(parent: int) -> None:
-    """Prepare a worker process: Ctrl-C is the main process's to handle (a worker would only
-    print a traceback), SIGTERM takes the kernels along, and the worker dies with its parent
-    (prctl on Linux, a thread watching the parent's pid everywhere)."""
+def _init_worker(parent: int, warm_up: str, reuse: bool) -> None:
+    """Prepare a worker process and start its kernel ahead of need.
+
+    Ctrl-C is the main process's to handle (a worker would only print a traceback), SIGTERM
+    takes the kernels along, and the worker dies with its parent (prctl on Linux, a thread
+    watching the parent's pid everywhere)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _end_worker)
     _die_with_parent(signal.SIGTERM)
@@ -190,14 +312,21 @@ def _init_worker(parent: int) -> None:
         _end_worker()
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="dsarisk-parent-watch").start()
     skip_iri_format_checker()
-    import papermill  # noqa: F401  # imported before the first job arrives
+    os.environ.pop("MPLBACKEND", None)  # an inherited MPLBACKEND=Agg would stop kernels from capturing images
+    _worker.update(warm_up=warm_up, reuse=reuse)
+    Finalize(None, _close_kernel, exitpriority=10)  # a worker told to exit shuts its kernel down
+    try:
+        _worker["kernel"] = _start_kernel()
+    except Exception:  # the first job starts one again and names the error
+        _worker["kernel"] = None
 
 
-def worker_pool(workers: int) -> ProcessPoolExecutor:
-    """Worker processes for notebooks, already importing papermill: start them early so that
-    their start-up overlaps whatever the caller does before submitting jobs."""
+def worker_pool(workers: int, *, warm_up: str = "", reuse: bool = True) -> ProcessPoolExecutor:
+    """Worker processes for notebooks, each with a kernel started ahead of need that has run
+    ``warm_up``: start them early so that their start-up overlaps whatever the caller does
+    before submitting jobs. With ``reuse`` off, every notebook gets a kernel of its own."""
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                               initializer=_init_worker, initargs=(os.getpid(),))
+                               initializer=_init_worker, initargs=(os.getpid(), warm_up, reuse))
     for _ in range(workers):  # a pool starts a worker per submitted task, up to max_workers
         pool.submit(int)
     return pool
@@ -218,12 +347,13 @@ def stop_pool(pool: ProcessPoolExecutor) -> None:
 
 
 def execute_all(jobs: list[Job], workers: int, on_done: Callable[[JobOutcome], None], *,
-                pool: ProcessPoolExecutor | None = None) -> dict[str, JobOutcome]:
+                pool: ProcessPoolExecutor | None = None, warm_up: str = "") -> dict[str, JobOutcome]:
     """Execute ``jobs`` on ``workers`` processes (of ``pool`` when given: the caller shuts it
-    down); stop at the first failed job. ``on_done`` is called with each outcome as it arrives.
+    down; else of a new pool whose kernels run ``warm_up``); stop at the first failed job.
+    ``on_done`` is called with each outcome as it arrives.
     """
     outcomes: dict[str, JobOutcome] = {}
-    executor = pool or worker_pool(workers)
+    executor = pool or worker_pool(workers, warm_up=warm_up)
     ordered = sorted(jobs, key=lambda job: -job.cost)
     futures: dict[Future[JobOutcome], Job] = {executor.submit(execute_job, job): job for job in ordered}
     pending = set(futures)

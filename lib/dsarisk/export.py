@@ -10,6 +10,7 @@ Plots are already inline as base64 PNG; the templates load nothing from the netw
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -86,6 +87,7 @@ class Report:
         self.public = public
         self._page: str | None = None
         self._bodies: dict[str, str] = {}
+        self.seconds: dict[str, float] = {}  # rendering time of each section, by anchor
 
     def render(self, anchors: Iterable[str] | None = None) -> str:
         """Render the page and the sections named in ``anchors`` (all by default), each once;
@@ -95,7 +97,9 @@ class Report:
         wanted = None if anchors is None else set(anchors)
         for number, section in enumerate(self.sections):
             if section.anchor not in self._bodies and (wanted is None or section.anchor in wanted):
+                started = time.perf_counter()
                 self._bodies[section.anchor] = render_section(section, number, public=self.public)
+                self.seconds[section.anchor] = time.perf_counter() - started
         return self._page
 
     def write(self, path: Path) -> Path:
