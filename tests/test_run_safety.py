@@ -151,11 +151,15 @@ def _running(pid: int) -> bool:
         return False
 
 
-def _start_run(out: Path) -> subprocess.Popen:
+def _spawn_run(out: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
-    process = subprocess.Popen([sys.executable, "-m", "dsarisk.cli", "run", "--year", "2024", "--out-dir", str(out),
-                                "--no-progress", "--jobs", "2"], cwd=PROJECT_ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    return subprocess.Popen([sys.executable, "-m", "dsarisk.cli", "run", "--year", "2024", "--out-dir", str(out),
+                             "--no-progress", "--jobs", "2"], cwd=PROJECT_ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def _start_run(out: Path) -> subprocess.Popen:
+    process = _spawn_run(out)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and not list(out.glob(".2024.staging-*/notebooks/*.ipynb")):
         time.sleep(0.1)
@@ -180,6 +184,26 @@ def test_workers_and_kernels_die_with_a_killed_run_and_its_staging_is_swept(tmp_
     assert [p.name.split("-")[0] for p in outdir.sweep_leftovers(out)] == [".2024.staging"]
     time.sleep(1)
     assert list(out.iterdir()) == [], "a folder came back after the sweep"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc")
+def test_ctrl_c_while_the_workers_start_is_one_line(tmp_path):
+    """Ctrl-C reaches the whole process group, workers still importing included."""
+    out = tmp_path / "reports"
+    process = _spawn_run(out)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(_descendants(process.pid)) < 2:
+        time.sleep(0.01)
+    family = _descendants(process.pid)
+    assert len(family) >= 2, "the workers never started"
+    time.sleep(0.3)  # in the middle of the workers' imports
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert (process.returncode, err.decode().splitlines()) == (130, ["dsarisk: interrupted"])
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(_running(pid) for pid in family):
+        time.sleep(0.2)
+    assert not [pid for pid in family if _running(pid)], "processes outlived the interrupted run"
 
 
 # -- 17: the exception hierarchy ----------------------------------------------------------------

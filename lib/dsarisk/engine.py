@@ -306,6 +306,7 @@ def _init_worker(parent: int, warm_up: str, reuse: bool) -> None:
     takes the kernels along, and the worker dies with its parent (prctl on Linux, a thread
     watching the parent's pid everywhere)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked since birth (worker_pool)
     signal.signal(signal.SIGTERM, _end_worker)
     _die_with_parent(signal.SIGTERM)
     if os.getppid() != parent:  # the parent died before prctl took effect
@@ -327,8 +328,15 @@ def worker_pool(workers: int, *, warm_up: str = "", reuse: bool = True) -> Proce
     before submitting jobs. With ``reuse`` off, every notebook gets a kernel of its own."""
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
                                initializer=_init_worker, initargs=(os.getpid(), warm_up, reuse))
-    for _ in range(workers):  # a pool starts a worker per submitted task, up to max_workers
-        pool.submit(int)
+    # The workers are born with Ctrl-C blocked and ignore it once ready (_init_worker): one that
+    # is still importing would otherwise print a traceback. The main process gets it on unblocking.
+    # (Blocked only now: the pool's resource tracker, started above, unblocks it when it starts.)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        for _ in range(workers):  # a pool starts a worker per submitted task, up to max_workers
+            pool.submit(int)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     return pool
 
 
