@@ -145,7 +145,9 @@ class _Kernel:
         self.km = _ipc_kernel_manager(self.sockets)(kernel_name="python3")
         self.used = False
         started = time.perf_counter()
-        self.loop.run_until_complete(self.km.start_kernel())
+        # history in memory: a reused kernel starts a new history session per notebook, and kernels
+        # running side by side would otherwise share (and lock) one SQLite file
+        self.loop.run_until_complete(self.km.start_kernel(extra_arguments=["--HistoryManager.hist_file=:memory:"]))
         self._run(f"{_KERNELSTATE}.record_namespace()")
         ready = time.perf_counter()
         self._run(f"{warm_up}\n{_KERNELSTATE}.record()")

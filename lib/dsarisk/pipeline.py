@@ -44,6 +44,7 @@ class RunResult:
     folder: Path
     durations: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    folders: list[Path] = field(default_factory=list)  # every version written (--both)
 
 
 def notebook_for(module_id: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> Path:
@@ -238,6 +239,7 @@ def run_year(
     out_dir: str | Path | None = None,
     jobs: int | None = None,
     public: bool = False,
+    both: bool = False,
     notebooks_dir: Path = NOTEBOOKS_DIR,
     progress: Callable[[str, int, int], None] | None = None,
     command: list[str] | None = None,
@@ -255,6 +257,9 @@ def run_year(
         Notebooks executed at once; the number of cores by default.
     public : bool
         Build the non-confidential version.
+    both : bool
+        Build both versions, the internal one first; they share the validated inputs and the
+        warm kernels. The result names the internal folder (``folders`` holds both).
     progress : callable, optional
         Called as ``progress(name, done, total)`` after each notebook.
 
@@ -262,25 +267,46 @@ def run_year(
     ------
     InputError
         When the year's inputs are invalid (before anything runs).
+    OutputError
+        When the output folder is unusable or overlaps the inputs (before anything runs).
     PipelineError
         When a notebook fails, naming the module, the cell and the error.
     """
     started_at, clock = dt.datetime.now(dt.UTC), time.perf_counter()
+    versions = (False, True) if both else (public,)
     workers = jobs or os.cpu_count() or 1
     pool = worker_pool(workers, warm_up=WARM_UP)  # workers and kernels start while the inputs are validated
     try:
         inputs = load_year(year, data_dir=data_dir)
         out_root = outdir.prepare(Path(out_dir) if out_dir is not None else REPORTS_DIR, inputs={
             "data folder": inputs.data_dir, "methodology": inputs.methodology_path, "notebooks": notebooks_dir})
-        name = f"{year}-public" if public else str(year)
-        final = out_root / name
-        outdir.check_replaceable(final)  # before the run, not only at the swap: fail fast
-        outdir.check_replaceable(out_root / f"{name}-failed")
+        for version in versions:  # before the run, not only at the swap: fail fast
+            outdir.check_replaceable(out_root / _folder_name(year, version))
+            outdir.check_replaceable(out_root / f"{_folder_name(year, version)}-failed")
         outdir.sweep_leftovers(out_root)
-        staging = outdir.make_staging(out_root, name)
+        built = [_build(inputs, version, pool=pool, workers=workers, out_root=out_root, notebooks_dir=notebooks_dir,
+                        progress=progress, command=command or [Path(sys.argv[0]).name, *sys.argv[1:]],
+                        started_at=started_at, last=version == versions[-1])
+                 for version in versions]
     except BaseException:
-        stop_pool(pool)
+        stop_pool(pool)  # the notebooks still running, before their staging folder goes
         raise
+    return RunResult(folder=built[0][0], durations={k: o.seconds for k, o in built[0][1].items()},
+                     seconds=time.perf_counter() - clock, folders=[folder for folder, _ in built])
+
+
+def _folder_name(year: int, public: bool) -> str:
+    return f"{year}-public" if public else str(year)
+
+
+def _build(inputs: YearInputs, public: bool, *, pool: Any, workers: int, out_root: Path, notebooks_dir: Path,
+           progress: Callable[[str, int, int], None] | None, command: list[str], started_at: dt.datetime,
+           last: bool) -> tuple[Path, dict[str, JobOutcome]]:
+    """Execute one version's notebooks on ``pool`` in a staging folder, write its report and
+    swap it into place; return the folder and the outcomes."""
+    name = _folder_name(inputs.year, public)
+    final = out_root / name
+    staging = outdir.make_staging(out_root, name)
     try:
         results = staging / "results"
         notebooks = staging / "notebooks"
@@ -288,7 +314,7 @@ def run_year(
         job_list = plan_jobs(inputs, notebooks_dir=notebooks_dir, executed_dir=notebooks, results_dir=results,
                              public=public)
         report = _ReportWriter(job_list, workers=workers, public=public,
-                               title=f"DSA systemic risk assessment {year}: {inputs.assessment.platform}")
+                               title=f"DSA systemic risk assessment {inputs.year}: {inputs.assessment.platform}")
 
         def on_done(outcome: JobOutcome) -> None:
             report.notebook_done(outcome)
@@ -298,7 +324,8 @@ def run_year(
         outcomes = execute_all(job_list, workers, on_done, pool=pool)
         failed = next((o for o in outcomes.values() if o.error), None)
         if failed is None:
-            pool.shutdown(wait=False)  # the workers exit while the report is written
+            if last:
+                pool.shutdown(wait=False)  # the workers exit while the report is written
         else:
             stop_pool(pool)  # the other notebooks, which would go on writing into the staging folder
             kept = out_root / f"{name}-failed"
@@ -313,8 +340,8 @@ def run_year(
         shutil.rmtree(results)
         (staging / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         rendering = report.write(staging / "report.html")
-        manifest = _manifest(inputs, job_list, outcomes, command=command or [Path(sys.argv[0]).name, *sys.argv[1:]],
-                             started=started_at, public=public, rendering=rendering)
+        manifest = _manifest(inputs, job_list, outcomes, command=command, started=started_at, public=public,
+                             rendering=rendering)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         outdir.swap_into_place(staging, final)
     except BaseException:
@@ -322,5 +349,4 @@ def run_year(
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return RunResult(folder=final, durations={k: o.seconds for k, o in outcomes.items()},
-                     seconds=time.perf_counter() - clock)
+    return final, outcomes
