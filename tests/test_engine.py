@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dsarisk.engine import Job, execute_all, execute_job
+from dsarisk.engine import Job, execute_all, execute_job, stop_pool, worker_pool
 
 pytestmark = pytest.mark.notebook
 
@@ -55,7 +55,11 @@ def test_a_dead_kernel_is_named_with_the_end_of_its_log(tmp_path):
 
 
 def test_the_kernel_log_stays_off_the_terminal(tmp_path, capfd):
-    outcome = execute_job(_job(tmp_path, "quiet", "x = 1", "print('to the notebook')"))
+    pool = worker_pool(1)  # the worker writes to the same terminal, and its kernel ends with it
+    try:
+        outcome = pool.submit(execute_job, _job(tmp_path, "quiet", "x = 1", "print('to the notebook')")).result()
+    finally:
+        stop_pool(pool)
     assert outcome.error is None
     terminal = capfd.readouterr()
     assert "IPKernelApp" not in terminal.err and "KeyboardInterrupt" not in terminal.err

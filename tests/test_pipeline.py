@@ -29,10 +29,11 @@ pytestmark = [pytest.mark.notebook, pytest.mark.xdist_group("reports")]
 
 @pytest.fixture(scope="session")
 def reports(tmp_path_factory) -> Path:
-    """Both sample years, run at the same time into one folder (they must not interfere)."""
+    """Both sample years, run at the same time into one folder (they must not interfere);
+    2023 in both versions by one call."""
     out = tmp_path_factory.mktemp("reports")
     with ThreadPoolExecutor(2) as pool:
-        runs = [pool.submit(run_year, year, out_dir=out, jobs=1) for year in (2023, 2024)]
+        runs = [pool.submit(run_year, year, out_dir=out, jobs=1, both=year == 2023) for year in (2023, 2024)]
         for run in runs:
             run.result()
     return out
@@ -96,6 +97,29 @@ def test_manifest_lets_an_auditor_trace_the_run(reports):
     assert all(n["seconds"] > 0 for n in manifest["notebooks"].values())
     assert manifest["packages"]["papermill"] and manifest["started"] <= manifest["finished"]
     assert not any(p.name.startswith(".") for p in reports.iterdir()), "staging folders left behind"
+
+
+def test_both_versions_by_one_call_share_the_kernels(reports):
+    internal = json.loads((reports / "2023" / "manifest.json").read_text())
+    public = json.loads((reports / "2023-public" / "manifest.json").read_text())
+    assert (internal["version"], public["version"]) == ("confidential", "non-confidential")
+    assert "explore" in internal["notebooks"] and "explore" not in public["notebooks"]
+    assert _summary(reports, 2023)["modules"].keys() == json.loads(
+        (reports / "2023-public" / "summary.json").read_text())["modules"].keys()
+    # one worker (jobs=1): one kernel started ahead, every later notebook on it
+    kernels = [record["kernel"] for record in internal["notebooks"].values()]
+    assert kernels.count("new") == 1 and kernels.count("reused") == len(kernels) - 1
+    assert "time" not in next(iter(public["notebooks"].values())), "the public manifest carries no breakdown"
+
+
+def test_the_manifest_says_where_each_notebooks_time_went(reports):
+    notebooks = json.loads((reports / "2024" / "manifest.json").read_text())["notebooks"]
+    for record in notebooks.values():
+        assert {"cells", "figure_encoding", "rendering", "kernel_start", "imports"} <= set(record["time"])
+        assert record["time"]["cells"] <= record["seconds"]
+    first = [r for r in notebooks.values() if r["kernel"] == "new"]
+    assert len(first) == 1 and first[0]["time"]["kernel_start"] > 0 and first[0]["time"]["imports"] > 0
+    assert all(r["time"]["figure_encoding"] > 0 and r["time"]["rendering"] > 0 for r in notebooks.values())
 
 
 # -- failures ---------------------------------------------------------------------------------
