@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -162,6 +163,7 @@ def main() -> None:
     print(f"both / floor         = {median['both'] / floor:.2f}  (target <= 1.6)")
     print(f"engine / plain floor = {median['engine floor'] / floor:.2f}  (target <= 1.0)")
     _breakdown(keep / "run" / str(args.year) / "manifest.json")
+    shutil.rmtree(keep)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from dsarisk.engine import Job, execute_job, stop_pool, worker_pool
 from dsarisk.paths import DATA_DIR, NOTEBOOKS_DIR
 from dsarisk.pipeline import WARM_UP
 
+from .test_engine import _notebook
+
 pytestmark = pytest.mark.notebook
 
 POLLUTE = """\
@@ -45,15 +47,6 @@ fig, ax = plt.subplots()
 ax.plot([1, 2, 3], [3, 1, 2])
 fig
 """
-
-
-def _notebook(folder: Path, name: str, *sources: str) -> Path:
-    notebook = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                                 "language": "python"}})
-    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
-    path = folder / f"{name}.ipynb"
-    nbformat.write(notebook, path)
-    return path
 
 
 @pytest.fixture(scope="module")

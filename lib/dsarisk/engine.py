@@ -1,4 +1,9 @@
-"""Execute notebooks with papermill in worker processes.
+"""Execute notebooks with papermill in worker processes, each on a warm kernel.
+
+Every worker starts its kernel ahead of need and runs the notebooks' common imports
+there once; the kernel then executes notebook after notebook, its state restored in
+between (``dsarisk.kernelstate``), and is replaced after a failed notebook. Workers
+and kernels die with the process that started them.
 
 Kept free of heavy imports at module level: every worker process imports this
 module before it can start its kernel, so what it imports is paid once per worker.
@@ -144,6 +149,7 @@ class _Kernel:
         self.sockets = Path(self._folder.name)
         self.km = _ipc_kernel_manager(self.sockets)(kernel_name="python3")
         self.used = False
+        self.spent = False  # its state could not be restored: replace it
         started = time.perf_counter()
         # history in memory: a reused kernel starts a new history session per notebook, and kernels
         # running side by side would otherwise share (and lock) one SQLite file
@@ -184,9 +190,6 @@ class _Kernel:
         started = time.perf_counter()
         times = {"kernel_start": 0.0, "imports": 0.0} if self.used else dict(self.start_times)
         kernel = "reused" if self.used else "new"
-        if self.used:
-            self._run(f"{_KERNELSTATE}.restore()")
-            times["reset"] = time.perf_counter() - started
         self.used = True
         try:
             executed = papermill.execute_notebook(
@@ -204,7 +207,14 @@ class _Kernel:
         finally:
             self.km.close_clients()
         times["cells"] = sum(cell.metadata.get("papermill", {}).get("duration") or 0.0 for cell in executed.cells)
-        times["figure_encoding"] = float(self._run("pass", f"{_KERNELSTATE}.figure_seconds()") or 0.0)
+        # the kernel is made ready for the next notebook now, in the same round trip that asks
+        # how long this one spent encoding figures
+        resetting = time.perf_counter()
+        try:
+            times["figure_encoding"] = float(self._run("pass", f"{_KERNELSTATE}.restore()") or 0.0)
+        except KernelStateError:  # the notebook is done; its kernel cannot serve another
+            self.spent = True
+        times["reset"] = time.perf_counter() - resetting
         return JobOutcome(job.name, time.perf_counter() - started, kernel=kernel,
                           times={key: round(value, 3) for key, value in times.items()})
 
@@ -239,11 +249,8 @@ def execute_job(job: Job) -> JobOutcome:
             kernel = _worker["kernel"] = _start_kernel()
         except Exception as exc:
             return JobOutcome(job.name, time.perf_counter() - started, error=f"kernel start: {type(exc).__name__}: {exc}")
-    try:
-        outcome = kernel.execute(job)
-    except KernelStateError as exc:
-        outcome = JobOutcome(job.name, time.perf_counter() - started, error=f"kernel reset: {exc}")
-    if outcome.error or not _worker["reuse"]:
+    outcome = kernel.execute(job)
+    if outcome.error or kernel.spent or not _worker["reuse"]:
         kernel.close()
         _worker["kernel"] = None
     return outcome

@@ -1,5 +1,5 @@
-"""The state of a reused kernel: recorded once after its warm-up imports, restored before
-each notebook, so that a notebook sees what it would see in a fresh kernel.
+"""The state of a reused kernel: recorded once after its warm-up imports, restored after
+each notebook, so that the next one sees what it would see in a fresh kernel.
 
 Runs inside the kernel (``dsarisk.engine`` calls it there). What a notebook can change
 and a later one could see: its variables and output history, the execution count, open
@@ -59,8 +59,9 @@ def record() -> None:
     )
 
 
-def restore() -> None:
-    """Put the kernel back in its recorded state (call between notebooks)."""
+def restore() -> float:
+    """Put the kernel back in its recorded state (call between notebooks); return the seconds
+    spent encoding figures since the last restore."""
     global _figure_seconds
     import matplotlib
     import matplotlib.pyplot as plt
@@ -83,9 +84,5 @@ def restore() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # resetting deprecated options warns
             sys.modules["pandas"].reset_option("all")
-    _figure_seconds = 0.0
-
-
-def figure_seconds() -> float:
-    """Seconds spent encoding figures since the last restore."""
-    return _figure_seconds
+    spent, _figure_seconds = _figure_seconds, 0.0
+    return spent
