@@ -151,12 +151,16 @@ class _Kernel:
         self.used = False
         self.spent = False  # its state could not be restored: replace it
         started = time.perf_counter()
-        # history in memory: a reused kernel starts a new history session per notebook, and kernels
-        # running side by side would otherwise share (and lock) one SQLite file
-        self.loop.run_until_complete(self.km.start_kernel(extra_arguments=["--HistoryManager.hist_file=:memory:"]))
-        self._run(f"{_KERNELSTATE}.record_namespace()")
-        ready = time.perf_counter()
-        self._run(f"{warm_up}\n{_KERNELSTATE}.record()")
+        try:
+            # history in memory: a reused kernel starts a new history session per notebook, and
+            # kernels running side by side would otherwise share (and lock) one SQLite file
+            self.loop.run_until_complete(self.km.start_kernel(extra_arguments=["--HistoryManager.hist_file=:memory:"]))
+            self._run(f"{_KERNELSTATE}.record_namespace()")
+            ready = time.perf_counter()
+            self._run(f"{warm_up}\n{_KERNELSTATE}.record()")
+        except BaseException:
+            self.close()
+            raise
         self.start_times = {"kernel_start": ready - started, "imports": time.perf_counter() - ready}
 
     def _run(self, code: str, expression: str | None = None) -> str | None:
