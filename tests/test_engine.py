@@ -65,3 +65,9 @@ def test_the_kernel_log_stays_off_the_terminal(tmp_path, capfd):
     assert "IPKernelApp" not in terminal.err and "KeyboardInterrupt" not in terminal.err
     executed = nbformat.read(tmp_path / "quiet-out.ipynb", as_version=4)
     assert executed.cells[1].outputs[0].text == "to the notebook\n"
+
+
+def test_a_failing_warm_up_is_named(tmp_path):
+    outcomes = execute_all([_job(tmp_path, "any", "x = 1")], 1, lambda outcome: None,
+                           warm_up="raise ValueError('the warm-up failed')")
+    assert outcomes["any"].error is not None and "ValueError: the warm-up failed" in outcomes["any"].error
