@@ -13,13 +13,18 @@
 Then where the run's time goes, per notebook, from its manifest. Each round runs every
 variant once, in a rotating order; the figures are medians over the rounds.
 
-Usage: python benchmarks/run.py [--year 2024] [--jobs N] [--repeat 3] [--naive]
+- N modules:    (with --modules N) N module notebooks and the summary through the engine,
+                against a plain floor of N + 1 notebooks (module ids are fixed, so the
+                year's modules are repeated)
+
+Usage: python benchmarks/run.py [--year 2024] [--jobs N] [--repeat 3] [--naive] [--modules 32]
 Targets on 2 cores: run / floor <= 1.0, both / floor <= 1.6, engine floor <= plain floor.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -103,6 +108,21 @@ def _naive(jobs: list[Job], out: Path) -> None:
                        check=True, capture_output=True)
 
 
+def _many_modules(inputs: object, modules: int, jobs: int, out: Path) -> None:
+    """``modules`` module notebooks and the summary through the engine, as `dsarisk run` executes
+    them (warm kernels, same warm-up): the year's modules repeated, since module ids are fixed."""
+    out.mkdir(exist_ok=True)
+    planned = plan_jobs(inputs, notebooks_dir=NOTEBOOKS_DIR, executed_dir=out, results_dir=out / "results",
+                        public=True)
+    summary, module_jobs = planned[0], planned[1:]
+    job_list = [summary] + [dataclasses.replace(job, name=f"{job.name}-{i}", output=out / f"{i:02d}-{job.output.name}")
+                            for i, job in ((i, module_jobs[i % len(module_jobs)]) for i in range(modules))]
+    outcomes = execute_all(job_list, jobs, lambda outcome: None, warm_up=WARM_UP)
+    failed = [o for o in outcomes.values() if o.error]
+    if failed:
+        raise SystemExit(f"{modules}-module run failed: {failed}")
+
+
 def _breakdown(manifest: Path) -> None:
     notebooks = json.loads(manifest.read_text())["notebooks"]
     print(f"\nwhere the run's time goes (last round, seconds; {manifest.parent.name}/manifest.json):")
@@ -125,6 +145,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeat", type=int, default=3, help="take the median of this many rounds")
     parser.add_argument("--naive", action="store_true", help="also time the naive way (slow)")
+    parser.add_argument("--modules", type=int, default=0,
+                        help="also time N module notebooks and the summary on the engine against a floor of N + 1")
     args = parser.parse_args()
     os.environ.pop("MPLBACKEND", None)
     inputs = load_year(args.year)
@@ -133,6 +155,8 @@ def main() -> None:
     times: dict[str, list[float]] = {"run": [], "both": [], "plain floor": [], "engine floor": []}
     if args.naive:
         times["naive"] = []
+    if args.modules:
+        times[f"{args.modules} modules"], times[f"{args.modules} floor"] = [], []
     keep = Path(tempfile.mkdtemp(prefix="dsarisk-bench-"))
     for round_number in range(args.repeat):
         with tempfile.TemporaryDirectory() as scratch_dir:
@@ -144,6 +168,11 @@ def main() -> None:
                 "plain floor": lambda: _plain_floor(notebooks, args.jobs, scratch / "plain"),
                 "engine floor": lambda: _engine_floor(notebooks, args.jobs, scratch / "engine"),
             }
+            if args.modules:
+                many = _floor_notebooks(args.modules + 1, scratch / "many-in")
+                variants[f"{args.modules} modules"] = lambda: _many_modules(inputs, args.modules, args.jobs,
+                                                                            scratch / "many")
+                variants[f"{args.modules} floor"] = lambda: _plain_floor(many, args.jobs, scratch / "many-floor")
             if args.naive:
                 naive_jobs = plan_jobs(inputs, notebooks_dir=NOTEBOOKS_DIR, executed_dir=scratch / "naive",
                                        results_dir=scratch / "naive" / "results", public=False)
@@ -162,6 +191,9 @@ def main() -> None:
     print(f"run / floor          = {median['run'] / floor:.2f}  (target <= 1.0)")
     print(f"both / floor         = {median['both'] / floor:.2f}  (target <= 1.6)")
     print(f"engine / plain floor = {median['engine floor'] / floor:.2f}  (target <= 1.0)")
+    if args.modules:
+        print(f"{args.modules} modules / their floor = "
+              f"{median[f'{args.modules} modules'] / median[f'{args.modules} floor']:.2f}  (target <= 1.0)")
     _breakdown(keep / "run" / str(args.year) / "manifest.json")
     shutil.rmtree(keep)
 
