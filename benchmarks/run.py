@@ -1,66 +1,106 @@
-"""Wall time of `dsarisk run` against a floor and the naive way, measured in one run.
+"""Wall time of `dsarisk run` against an honest floor, measured side by side in one run.
 
-- run:   `dsarisk run --year 2024` (parallel papermill, one nbconvert pass)
-- floor: the same number of notebooks that only import the same libraries, executed
-         with the same parallelism and the same engine (nothing can be faster than that)
-- naive: papermill CLI then nbconvert CLI, one notebook after another
+- run:          `dsarisk run --year Y` (internal version)
+- both:         `dsarisk run --year Y --both` (internal and non-confidential, one command)
+- plain floor:  as many notebooks as the run executes, each only importing pandas, matplotlib,
+                seaborn and dsarisk and drawing one inline figure, executed with plain
+                `papermill.execute_notebook` in a process pool of as many workers: what any
+                papermill pipeline pays, a cold kernel and cold imports per notebook
+- engine floor: the same notebooks through `dsarisk.engine` (warm kernels): the engine's own
+                cost against the plain floor
+- naive:        (with --naive) papermill CLI then nbconvert CLI, one notebook after another
 
-Usage: python benchmarks/run.py [--year 2024] [--jobs N] [--repeat 1]
-Targets on 2 cores: run / floor <= 1.5 and run / naive <= 0.5.
+Then where the run's time goes, per notebook, from its manifest. Each round runs every
+variant once, in a rotating order; the figures are medians over the rounds.
+
+- N modules:    (with --modules N) N module notebooks and the summary through the engine,
+                against a plain floor of N + 1 notebooks (module ids are fixed, so the
+                year's modules are repeated)
+
+Usage: python benchmarks/run.py [--year 2024] [--jobs N] [--repeat 3] [--naive] [--modules 32]
+Targets on 2 cores: run / floor <= 1.0, both / floor <= 1.6, engine floor <= plain floor.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import datetime as dt
+import json
 import os
+import platform
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import nbformat
 
+from dsarisk.engine import Job, execute_all
 from dsarisk.inputs import load_year
 from dsarisk.paths import NOTEBOOKS_DIR
-from dsarisk.engine import Job, execute_all
-from dsarisk.pipeline import plan_jobs
+from dsarisk.pipeline import WARM_UP, plan_jobs
 
 BIN = Path(sys.executable).parent
-FLOOR_SOURCE = "%matplotlib inline\nimport pandas, matplotlib, seaborn, pydantic, yaml\nimport dsarisk.workbook"
+FLOOR_SOURCE = ("%matplotlib inline\nimport pandas, matplotlib.pyplot as plt, seaborn, dsarisk.workbook\n"
+                "fig, ax = plt.subplots()\nax.plot([1, 2, 3], [3, 1, 2]);")
+PARTS = ("kernel_start", "imports", "reset", "cells", "figure_encoding", "rendering")
 
 
-def _timed(action) -> float:
+def _timed(action: Callable[[], object]) -> float:
     started = time.perf_counter()
     action()
     return time.perf_counter() - started
 
 
-def _run_command(year: int, jobs: int, scratch: Path) -> None:
-    subprocess.run([str(BIN / "dsarisk"), "run", "--year", str(year), "--jobs", str(jobs), "--out-dir",
-                    str(scratch / "run"), "--no-progress"], check=True, capture_output=True)
+def _run_command(year: int, jobs: int, out: Path, *extra: str) -> None:
+    subprocess.run([str(BIN / "dsarisk"), "run", "--year", str(year), "--jobs", str(jobs), "--out-dir", str(out),
+                    "--no-progress", *extra], check=True, capture_output=True)
 
 
-def _floor(notebooks: list[Path], jobs: int, scratch: Path) -> None:
-    folder = scratch / "floor"
+def _floor_notebooks(count: int, folder: Path) -> list[Path]:
     folder.mkdir(exist_ok=True)
-    job_list = []
-    for path in notebooks:
-        notebook = nbformat.v4.new_notebook(metadata=nbformat.read(path, as_version=4).metadata)
-        notebook.cells = [nbformat.v4.new_code_cell(FLOOR_SOURCE)]
-        source = folder / f"in-{path.name}"
-        nbformat.write(notebook, source)
-        job_list.append(Job(path.stem, path.stem, source, folder / path.name, {}))
-    outcomes = execute_all(job_list, jobs, lambda outcome: None)
-    assert not any(o.error for o in outcomes.values()), outcomes
+    notebook = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                                 "language": "python"}})
+    notebook.cells = [nbformat.v4.new_code_cell(FLOOR_SOURCE)]
+    paths = [folder / f"floor{i}.ipynb" for i in range(count)]
+    for path in paths:
+        nbformat.write(notebook, path)
+    return paths
 
 
-def _naive(jobs: list[Job], scratch: Path) -> None:
-    folder = scratch / "naive"
-    folder.mkdir(exist_ok=True)
+def _plain_papermill(source: str, output: str) -> None:
+    import papermill
+
+    papermill.execute_notebook(source, output, kernel_name="python3", progress_bar=False)
+
+
+def _plain_floor(notebooks: list[Path], jobs: int, out: Path) -> None:
+    out.mkdir(exist_ok=True)
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+        for future in [pool.submit(_plain_papermill, str(path), str(out / path.name)) for path in notebooks]:
+            future.result()
+
+
+def _engine_floor(notebooks: list[Path], jobs: int, out: Path) -> None:
+    out.mkdir(exist_ok=True)
+    job_list = [Job(path.stem, path.stem, path, out / path.name, {}) for path in notebooks]
+    outcomes = execute_all(job_list, jobs, lambda outcome: None, warm_up=WARM_UP)
+    failed = [o for o in outcomes.values() if o.error]
+    if failed:
+        raise SystemExit(f"engine floor failed: {failed}")
+
+
+def _naive(jobs: list[Job], out: Path) -> None:
+    out.mkdir(exist_ok=True)
     for job in jobs:
-        executed = folder / job.source.name
+        executed = out / job.source.name
         parameters = [word for key, value in job.parameters.items() for word in ("-p", key, str(value))]
         subprocess.run([str(BIN / "papermill"), str(job.source), str(executed), *parameters, "--no-progress-bar"],
                        check=True, capture_output=True)
@@ -68,31 +108,94 @@ def _naive(jobs: list[Job], scratch: Path) -> None:
                        check=True, capture_output=True)
 
 
+def _many_modules(inputs: object, modules: int, jobs: int, out: Path) -> None:
+    """``modules`` module notebooks and the summary through the engine, as `dsarisk run` executes
+    them (warm kernels, same warm-up): the year's modules repeated, since module ids are fixed."""
+    out.mkdir(exist_ok=True)
+    planned = plan_jobs(inputs, notebooks_dir=NOTEBOOKS_DIR, executed_dir=out, results_dir=out / "results",
+                        public=True)
+    summary, module_jobs = planned[0], planned[1:]
+    job_list = [summary] + [dataclasses.replace(job, name=f"{job.name}-{i}", output=out / f"{i:02d}-{job.output.name}")
+                            for i, job in ((i, module_jobs[i % len(module_jobs)]) for i in range(modules))]
+    outcomes = execute_all(job_list, jobs, lambda outcome: None, warm_up=WARM_UP)
+    failed = [o for o in outcomes.values() if o.error]
+    if failed:
+        raise SystemExit(f"{modules}-module run failed: {failed}")
+
+
+def _breakdown(manifest: Path) -> None:
+    notebooks = json.loads(manifest.read_text())["notebooks"]
+    print(f"\nwhere the run's time goes (last round, seconds; {manifest.parent.name}/manifest.json):")
+    print(f"{'notebook':32} {'kernel':7} " + " ".join(f"{p:>15}" for p in PARTS) + f" {'total':>7}")
+    totals = dict.fromkeys(PARTS, 0.0)
+    for name, record in notebooks.items():
+        times = record.get("time", {})
+        for part in PARTS:
+            totals[part] += times.get(part, 0.0)
+        print(f"{name:32} {record.get('kernel', '?'):7} " + " ".join(f"{times.get(p, 0.0):15.2f}" for p in PARTS)
+              + f" {record['seconds']:7.2f}")
+    print(f"{'sum':40} " + " ".join(f"{totals[p]:15.2f}" for p in PARTS))
+    largest = max(totals, key=totals.__getitem__)
+    print(f"largest part: {largest} ({totals[largest]:.1f} s of notebook time)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--year", type=int, default=2024)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--repeat", type=int, default=1, help="take the median of this many rounds")
+    parser.add_argument("--repeat", type=int, default=3, help="take the median of this many rounds")
+    parser.add_argument("--naive", action="store_true", help="also time the naive way (slow)")
+    parser.add_argument("--modules", type=int, default=0,
+                        help="also time N module notebooks and the summary on the engine against a floor of N + 1")
     args = parser.parse_args()
     os.environ.pop("MPLBACKEND", None)
     inputs = load_year(args.year)
-    times: dict[str, list[float]] = {"run": [], "floor": [], "naive": []}
-    for _ in range(args.repeat):
+    count = len(plan_jobs(inputs, notebooks_dir=NOTEBOOKS_DIR, executed_dir=Path("."), results_dir=Path("."),
+                          public=False))
+    times: dict[str, list[float]] = {"run": [], "both": [], "plain floor": [], "engine floor": []}
+    if args.naive:
+        times["naive"] = []
+    if args.modules:
+        times[f"{args.modules} modules"], times[f"{args.modules} floor"] = [], []
+    keep = Path(tempfile.mkdtemp(prefix="dsarisk-bench-"))
+    for round_number in range(args.repeat):
         with tempfile.TemporaryDirectory() as scratch_dir:
             scratch = Path(scratch_dir)
-            jobs = plan_jobs(inputs, notebooks_dir=NOTEBOOKS_DIR, executed_dir=scratch / "naive",
-                             results_dir=scratch / "naive" / "results", public=False)
-            notebooks = [job.source for job in jobs]
-            times["floor"].append(_timed(lambda: _floor(notebooks, args.jobs, scratch)))
-            times["run"].append(_timed(lambda: _run_command(args.year, args.jobs, scratch)))
-            times["naive"].append(_timed(lambda: _naive(jobs, scratch)))
-    run, floor, naive = (statistics.median(times[k]) for k in ("run", "floor", "naive"))
-    print(f"notebooks: {len(notebooks)}, jobs: {args.jobs}, cores: {os.cpu_count()}, rounds: {args.repeat}")
-    print(f"run   {run:6.1f} s   (dsarisk run --year {args.year})")
-    print(f"floor {floor:6.1f} s   (import-only notebooks, same engine and parallelism)")
-    print(f"naive {naive:6.1f} s   (papermill CLI + nbconvert CLI, one notebook after another)")
-    print(f"run / floor = {run / floor:.2f}  (target <= 1.5)")
-    print(f"run / naive = {run / naive:.2f}  (target <= 0.5)")
+            notebooks = _floor_notebooks(count, scratch / "in")
+            variants: dict[str, Callable[[], object]] = {
+                "run": lambda: _run_command(args.year, args.jobs, keep / "run"),
+                "both": lambda: _run_command(args.year, args.jobs, keep / "both", "--both"),
+                "plain floor": lambda: _plain_floor(notebooks, args.jobs, scratch / "plain"),
+                "engine floor": lambda: _engine_floor(notebooks, args.jobs, scratch / "engine"),
+            }
+            if args.modules:
+                many = _floor_notebooks(args.modules + 1, scratch / "many-in")
+                variants[f"{args.modules} modules"] = lambda: _many_modules(inputs, args.modules, args.jobs,
+                                                                            scratch / "many")
+                variants[f"{args.modules} floor"] = lambda: _plain_floor(many, args.jobs, scratch / "many-floor")
+            if args.naive:
+                naive_jobs = plan_jobs(inputs, notebooks_dir=NOTEBOOKS_DIR, executed_dir=scratch / "naive",
+                                       results_dir=scratch / "naive" / "results", public=False)
+                variants["naive"] = lambda: _naive(naive_jobs, scratch / "naive")
+            names = list(variants)
+            order = names[round_number % len(names):] + names[:round_number % len(names)]
+            for name in order:
+                times[name].append(_timed(variants[name]))
+            print(f"round {round_number + 1}: " + ", ".join(f"{n} {times[n][-1]:.1f} s" for n in names), flush=True)
+    median = {name: statistics.median(values) for name, values in times.items()}
+    floor = median["plain floor"]
+    print(f"\n{dt.date.today()}, {platform.node()}, {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores; notebooks: {count}, jobs: {args.jobs}, rounds: {args.repeat} (medians)")
+    for name, value in median.items():
+        print(f"{name:13} {value:6.1f} s   ({value / floor:.2f} x plain floor)")
+    print(f"run / floor          = {median['run'] / floor:.2f}  (target <= 1.0)")
+    print(f"both / floor         = {median['both'] / floor:.2f}  (target <= 1.6)")
+    print(f"engine / plain floor = {median['engine floor'] / floor:.2f}  (target <= 1.0)")
+    if args.modules:
+        print(f"{args.modules} modules / their floor = "
+              f"{median[f'{args.modules} modules'] / median[f'{args.modules} floor']:.2f}  (target <= 1.0)")
+    _breakdown(keep / "run" / str(args.year) / "manifest.json")
+    shutil.rmtree(keep)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import pytest
 from dsarisk.cli import main
 from dsarisk.exceptions import PipelineError
 from dsarisk.inputs import MODULES
+from dsarisk.outdir import MARKER
 from dsarisk.paths import NOTEBOOKS_DIR, PROJECT_ROOT
 from dsarisk.pipeline import run_year
 
@@ -28,10 +29,11 @@ pytestmark = [pytest.mark.notebook, pytest.mark.xdist_group("reports")]
 
 @pytest.fixture(scope="session")
 def reports(tmp_path_factory) -> Path:
-    """Both sample years, run at the same time into one folder (they must not interfere)."""
+    """Both sample years, run at the same time into one folder (they must not interfere);
+    2023 in both versions by one call."""
     out = tmp_path_factory.mktemp("reports")
     with ThreadPoolExecutor(2) as pool:
-        runs = [pool.submit(run_year, year, out_dir=out, jobs=1) for year in (2023, 2024)]
+        runs = [pool.submit(run_year, year, out_dir=out, jobs=1, both=year == 2023) for year in (2023, 2024)]
         for run in runs:
             run.result()
     return out
@@ -97,6 +99,29 @@ def test_manifest_lets_an_auditor_trace_the_run(reports):
     assert not any(p.name.startswith(".") for p in reports.iterdir()), "staging folders left behind"
 
 
+def test_both_versions_by_one_call_share_the_kernels(reports):
+    internal = json.loads((reports / "2023" / "manifest.json").read_text())
+    public = json.loads((reports / "2023-public" / "manifest.json").read_text())
+    assert (internal["version"], public["version"]) == ("confidential", "non-confidential")
+    assert "explore" in internal["notebooks"] and "explore" not in public["notebooks"]
+    assert _summary(reports, 2023)["modules"].keys() == json.loads(
+        (reports / "2023-public" / "summary.json").read_text())["modules"].keys()
+    # one worker (jobs=1): one kernel started ahead, every later notebook on it
+    kernels = [record["kernel"] for record in internal["notebooks"].values()]
+    assert kernels.count("new") == 1 and kernels.count("reused") == len(kernels) - 1
+    assert "time" not in next(iter(public["notebooks"].values())), "the public manifest carries no breakdown"
+
+
+def test_the_manifest_says_where_each_notebooks_time_went(reports):
+    notebooks = json.loads((reports / "2024" / "manifest.json").read_text())["notebooks"]
+    for record in notebooks.values():
+        assert {"cells", "figure_encoding", "rendering", "kernel_start", "imports"} <= set(record["time"])
+        assert record["time"]["cells"] <= record["seconds"]
+    first = [r for r in notebooks.values() if r["kernel"] == "new"]
+    assert len(first) == 1 and first[0]["time"]["kernel_start"] > 0 and first[0]["time"]["imports"] > 0
+    assert all(r["time"]["figure_encoding"] > 0 and r["time"]["rendering"] > 0 for r in notebooks.values())
+
+
 # -- failures ---------------------------------------------------------------------------------
 @pytest.fixture
 def broken_notebooks(tmp_path: Path) -> Path:
@@ -116,6 +141,7 @@ def test_failed_module_is_named_kept_and_the_previous_report_untouched(tmp_path,
     previous = out / "2024"
     previous.mkdir(parents=True)
     (previous / "report.html").write_text("previous report")
+    (previous / MARKER).write_text("")
     with pytest.raises(PipelineError) as info:
         run_year(2024, out_dir=out, jobs=2, notebooks_dir=broken_notebooks)
     error = info.value
@@ -147,6 +173,7 @@ def test_ctrl_c_leaves_no_half_report(tmp_path):
     out = tmp_path / "reports"
     (out / "2024").mkdir(parents=True)
     (out / "2024" / "report.html").write_text("previous report")
+    (out / "2024" / MARKER).write_text("")
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     process = subprocess.Popen([sys.executable, "-m", "dsarisk.cli", "run", "--year", "2024", "--out-dir", str(out),
                                 "--no-progress", "--jobs", "2"], cwd=PROJECT_ROOT, env=env,
@@ -157,6 +184,7 @@ def test_ctrl_c_leaves_no_half_report(tmp_path):
     assert list(out.glob(".2024.staging-*")), "the run never started executing"
     os.killpg(process.pid, signal.SIGINT)
     _, err = process.communicate(timeout=60)
-    assert process.returncode != 0
+    assert process.returncode == 130
+    assert err.decode().splitlines() == ["dsarisk: interrupted"], "one line, no worker tracebacks"
     assert (out / "2024" / "report.html").read_text() == "previous report"
     assert sorted(p.name for p in out.iterdir()) == ["2024"], err.decode()[-2000:]

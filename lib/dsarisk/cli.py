@@ -141,10 +141,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     update, stop = _progress_printer() if args.progress else (None, lambda: None)
     try:
         result = run_year(args.year, data_dir=args.data_dir, out_dir=args.out_dir, jobs=args.jobs,
-                          public=args.public, progress=update, command=["dsarisk", *sys.argv[1:]])
+                          public=args.public, both=args.both, progress=update, command=["dsarisk", *sys.argv[1:]])
     finally:
         stop()
-    print(f"report written to {result.folder / 'report.html'} in {result.seconds:.1f} s")
+    written = " and ".join(str(folder / "report.html") for folder in result.folders)
+    print(f"report{'s' if len(result.folders) > 1 else ''} written to {written} in {result.seconds:.1f} s")
     return 0
 
 
@@ -233,7 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", help="folder holding <year>/ (default: the project's data/)")
     run.add_argument("--out-dir", help="where <year>/ is written (default: the project's reports/)")
     run.add_argument("--jobs", type=int, help="notebooks run at once (default: the number of cores)")
-    run.add_argument("--public", action="store_true", help="build the non-confidential version")
+    version = run.add_mutually_exclusive_group()
+    version.add_argument("--public", action="store_true", help="build the non-confidential version")
+    version.add_argument("--both", action="store_true",
+                         help="build the internal and the non-confidential version, sharing inputs and kernels")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="print no progress")
     run.set_defaults(handler=cmd_run)
 

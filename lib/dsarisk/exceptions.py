@@ -63,6 +63,28 @@ class ScoringError(InputError):
     """A value cannot be scored under the methodology (volume 0, unknown label, ...)."""
 
 
+class OutputError(InputError):
+    """The output folder given cannot or must not be written: it is a file, read-only, or
+    holds the inputs, or a folder there that dsarisk did not write would be replaced."""
+
+
+class TemplateError(DsariskError):
+    """A report template is not what the report writer needs (a packaging error, not the user's).
+
+    Parameters
+    ----------
+    message : str
+        What is wrong.
+    template : str
+        The template's name.
+    """
+
+    def __init__(self, message: str, *, template: str) -> None:
+        self.message = message
+        self.template = template
+        super().__init__(message)
+
+
 class PipelineError(DsariskError):
     """A report run failed.
 

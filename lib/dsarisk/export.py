@@ -10,6 +10,7 @@ Plots are already inline as base64 PNG; the templates load nothing from the netw
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -19,6 +20,7 @@ import nbformat
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import TagRemovePreprocessor
 
+from .exceptions import TemplateError
 from .labels import version_label
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -90,22 +92,26 @@ class Report:
         self.public = public
         self._page: str | None = None
         self._bodies: dict[str, str] = {}
+        self.seconds: dict[str, float] = {}  # rendering time of each section, by anchor
 
-    def render(self, anchors: Iterable[str] | None = None) -> None:
-        """Render the page and the sections named in ``anchors`` (all by default), each once."""
+    def render(self, anchors: Iterable[str] | None = None) -> str:
+        """Render the page and the sections named in ``anchors`` (all by default), each once;
+        return the page around the sections."""
         if self._page is None:
             self._page = self._render_page()
         wanted = None if anchors is None else set(anchors)
         for number, section in enumerate(self.sections):
             if section.anchor not in self._bodies and (wanted is None or section.anchor in wanted):
+                started = time.perf_counter()
                 self._bodies[section.anchor] = render_section(section, number, public=self.public)
+                self.seconds[section.anchor] = time.perf_counter() - started
+        return self._page
 
     def write(self, path: Path) -> Path:
         """Render what is left and write the page to ``path``."""
-        self.render()
-        assert self._page is not None
+        page = self.render()
         bodies = "".join(self._bodies[section.anchor] for section in self.sections)
-        path.write_text(self._page.replace(SECTIONS_MARK, bodies), encoding="utf-8")
+        path.write_text(page.replace(SECTIONS_MARK, bodies), encoding="utf-8")
         return path
 
     def _render_page(self) -> str:
@@ -116,5 +122,6 @@ class Report:
                                          f"<nav class=\"dsarisk-toc\"><strong>Contents</strong><ol>{links}</ol></nav>"))
         page, _ = _exporter(PAGE_TEMPLATE).from_notebook_node(notebook)
         if page.count(SECTIONS_MARK) != 1:
-            raise AssertionError(f"the {PAGE_TEMPLATE} template must hold {SECTIONS_MARK} exactly once")
+            raise TemplateError(f"the {PAGE_TEMPLATE} report template must hold {SECTIONS_MARK} exactly once",
+                                template=PAGE_TEMPLATE)
         return page

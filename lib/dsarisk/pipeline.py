@@ -14,7 +14,6 @@ import os
 import platform
 import shutil
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -23,7 +22,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .engine import Job, JobOutcome, execute_all, skip_iri_format_checker, worker_pool
+from . import outdir
+from .engine import Job, JobOutcome, execute_all, skip_iri_format_checker, stop_pool, worker_pool
 from .exceptions import PipelineError
 from .hashing import sha256_file
 from .inputs import YearInputs, load_year
@@ -31,6 +31,8 @@ from .paths import NOTEBOOKS_DIR, REPORTS_DIR
 
 SUMMARY_NOTEBOOK = "00_summary.ipynb"
 EXPLORE_NOTEBOOK = "90_explore.ipynb"
+# What every notebook imports first: each worker's kernel imports it before its first notebook.
+WARM_UP = "%matplotlib inline\nimport dsarisk.workbook"
 PACKAGES = ("dsarisk", "pandas", "matplotlib", "seaborn", "papermill", "nbconvert", "nbformat", "nbclient",
             "ipykernel", "pydantic", "PyYAML", "jupytext")
 
@@ -42,6 +44,7 @@ class RunResult:
     folder: Path
     durations: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    folders: list[Path] = field(default_factory=list)  # every version written (--both)
 
 
 def notebook_for(module_id: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> Path:
@@ -97,8 +100,18 @@ def _input_files(inputs: YearInputs) -> dict[str, Path]:
     return files
 
 
+def _notebook_record(job: Job, outcome: JobOutcome, rendering: float, *, public: bool) -> dict[str, Any]:
+    """A notebook's line in the manifest: what ran, how long, and (internal version only: in the
+    public one every extra number could be mistaken for a hidden figure) where the time went."""
+    record = {"source_sha256": sha256_file(job.source), "seconds": round(outcome.seconds, 2)}
+    if not public:
+        record.update(kernel=outcome.kernel, time={**{part: round(value, 2) for part, value in outcome.times.items()},
+                                                   "rendering": round(rendering, 2)})
+    return record
+
+
 def _manifest(inputs: YearInputs, jobs: Iterable[Job], outcomes: dict[str, JobOutcome], *, command: list[str],
-              started: dt.datetime, public: bool) -> dict[str, Any]:
+              started: dt.datetime, public: bool, rendering: dict[str, float]) -> dict[str, Any]:
     versions = {}
     for package in PACKAGES:
         try:
@@ -115,8 +128,9 @@ def _manifest(inputs: YearInputs, jobs: Iterable[Job], outcomes: dict[str, JobOu
         "python": platform.python_version(),
         "packages": versions,
         "inputs": {name: sha256_file(path) for name, path in _input_files(inputs).items()},
-        "notebooks": {job.name: {"source_sha256": sha256_file(job.source),
-                                 "seconds": round(outcomes[job.name].seconds, 2)} for job in jobs},
+        "notebooks": {job.name: _notebook_record(job, outcomes[job.name], rendering.get(_anchor(job.name), 0.0),
+                                                  public=public)
+                      for job in jobs},
     }
 
 
@@ -173,17 +187,6 @@ def _preload(module: str) -> threading.Thread:
     return thread
 
 
-def _swap_into_place(staging: Path, final: Path) -> None:
-    """Replace ``final`` with ``staging`` with two renames, so no reader sees a half folder."""
-    retired = None
-    if final.exists():
-        retired = final.with_name(f".{final.name}.retired-{os.getpid()}-{time.time_ns()}")
-        final.rename(retired)
-    staging.rename(final)
-    if retired is not None:
-        shutil.rmtree(retired, ignore_errors=True)
-
-
 def _anchor(job_name: str) -> str:
     return f"section-{job_name}"
 
@@ -212,9 +215,12 @@ class _ReportWriter:
         if len(self.jobs) - len(self.done) < self.workers:
             self._built_report().render(_anchor(name) for name in self.done)
 
-    def write(self, path: Path) -> None:
-        """Write the report page with every section, in report order."""
-        self._built_report().write(path)
+    def write(self, path: Path) -> dict[str, float]:
+        """Write the report page with every section, in report order; return each section's
+        rendering time by anchor."""
+        report = self._built_report()
+        report.write(path)
+        return report.seconds
 
     def _built_report(self) -> Any:
         if self._report is None:
@@ -233,6 +239,7 @@ def run_year(
     out_dir: str | Path | None = None,
     jobs: int | None = None,
     public: bool = False,
+    both: bool = False,
     notebooks_dir: Path = NOTEBOOKS_DIR,
     progress: Callable[[str, int, int], None] | None = None,
     command: list[str] | None = None,
@@ -250,6 +257,9 @@ def run_year(
         Notebooks executed at once; the number of cores by default.
     public : bool
         Build the non-confidential version.
+    both : bool
+        Build both versions, the internal one first; they share the validated inputs and the
+        warm kernels. The result names the internal folder (``folders`` holds both).
     progress : callable, optional
         Called as ``progress(name, done, total)`` after each notebook.
 
@@ -257,23 +267,46 @@ def run_year(
     ------
     InputError
         When the year's inputs are invalid (before anything runs).
+    OutputError
+        When the output folder is unusable or overlaps the inputs (before anything runs).
     PipelineError
         When a notebook fails, naming the module, the cell and the error.
     """
     started_at, clock = dt.datetime.now(dt.UTC), time.perf_counter()
+    versions = (False, True) if both else (public,)
     workers = jobs or os.cpu_count() or 1
-    pool = worker_pool(workers)  # the workers start while the inputs are validated
+    pool = worker_pool(workers, warm_up=WARM_UP)  # workers and kernels start while the inputs are validated
     try:
         inputs = load_year(year, data_dir=data_dir)
+        out_root = outdir.prepare(Path(out_dir) if out_dir is not None else REPORTS_DIR, inputs={
+            "data folder": inputs.data_dir, "methodology": inputs.methodology_path, "notebooks": notebooks_dir})
+        for version in versions:  # before the run, not only at the swap: fail fast
+            outdir.check_replaceable(out_root / _folder_name(year, version))
+            outdir.check_replaceable(out_root / f"{_folder_name(year, version)}-failed")
+        outdir.sweep_leftovers(out_root)
+        built = [_build(inputs, version, pool=pool, workers=workers, out_root=out_root, notebooks_dir=notebooks_dir,
+                        progress=progress, command=command or [Path(sys.argv[0]).name, *sys.argv[1:]],
+                        started_at=started_at, last=version == versions[-1])
+                 for version in versions]
     except BaseException:
-        pool.shutdown(cancel_futures=True)
+        stop_pool(pool)  # the notebooks still running, before their staging folder goes
         raise
-    out_root = Path(out_dir) if out_dir is not None else REPORTS_DIR
-    out_root.mkdir(parents=True, exist_ok=True)
-    name = f"{year}-public" if public else str(year)
+    return RunResult(folder=built[0][0], durations={k: o.seconds for k, o in built[0][1].items()},
+                     seconds=time.perf_counter() - clock, folders=[folder for folder, _ in built])
+
+
+def _folder_name(year: int, public: bool) -> str:
+    return f"{year}-public" if public else str(year)
+
+
+def _build(inputs: YearInputs, public: bool, *, pool: Any, workers: int, out_root: Path, notebooks_dir: Path,
+           progress: Callable[[str, int, int], None] | None, command: list[str], started_at: dt.datetime,
+           last: bool) -> tuple[Path, dict[str, JobOutcome]]:
+    """Execute one version's notebooks on ``pool`` in a staging folder, write its report and
+    swap it into place; return the folder and the outcomes."""
+    name = _folder_name(inputs.year, public)
     final = out_root / name
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.staging-", dir=out_root))
-    staging.chmod(0o755)  # mkdtemp's private mode would carry over to the published folder
+    staging = outdir.make_staging(out_root, name)
     try:
         results = staging / "results"
         notebooks = staging / "notebooks"
@@ -281,7 +314,7 @@ def run_year(
         job_list = plan_jobs(inputs, notebooks_dir=notebooks_dir, executed_dir=notebooks, results_dir=results,
                              public=public)
         report = _ReportWriter(job_list, workers=workers, public=public,
-                               title=f"DSA systemic risk assessment {year}: {inputs.assessment.platform}")
+                               title=f"DSA systemic risk assessment {inputs.year}: {inputs.assessment.platform}")
 
         def on_done(outcome: JobOutcome) -> None:
             report.notebook_done(outcome)
@@ -289,12 +322,14 @@ def run_year(
                 progress(outcome.name, len(report.done), len(job_list))
 
         outcomes = execute_all(job_list, workers, on_done, pool=pool)
-        pool.shutdown(wait=False)  # the workers exit while the report is written
         failed = next((o for o in outcomes.values() if o.error), None)
-        if failed is not None:
+        if failed is None:
+            if last:
+                pool.shutdown(wait=False)  # the workers exit while the report is written
+        else:
+            stop_pool(pool)  # the other notebooks, which would go on writing into the staging folder
             kept = out_root / f"{name}-failed"
-            shutil.rmtree(kept, ignore_errors=True)
-            shutil.copytree(notebooks, kept)
+            outdir.replace_with_copy(notebooks, kept)
             job = next(j for j in job_list if j.name == failed.name)
             where = f"cell {failed.cell}" if failed.cell is not None else "kernel start"
             raise PipelineError(
@@ -304,13 +339,14 @@ def run_year(
         summary = _summary(inputs, results, public)
         shutil.rmtree(results)
         (staging / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        report.write(staging / "report.html")
-        manifest = _manifest(inputs, job_list, outcomes, command=command or [Path(sys.argv[0]).name, *sys.argv[1:]],
-                             started=started_at, public=public)
+        rendering = report.write(staging / "report.html")
+        manifest = _manifest(inputs, job_list, outcomes, command=command, started=started_at, public=public,
+                             rendering=rendering)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        _swap_into_place(staging, final)
+        outdir.swap_into_place(staging, final)
+    except BaseException:
+        stop_pool(pool)  # before the staging folder goes: no notebook may write into it again
+        raise
     finally:
-        pool.shutdown(cancel_futures=True)  # already done when the notebooks ran; not when planning failed
         shutil.rmtree(staging, ignore_errors=True)
-    return RunResult(folder=final, durations={k: o.seconds for k, o in outcomes.items()},
-                     seconds=time.perf_counter() - clock)
+    return final, outcomes
