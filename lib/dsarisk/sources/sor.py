@@ -542,7 +542,10 @@ def php_fields(line: str, width: int) -> tuple[list[str] | None, str]:
     PHP's escape first, then the RFC 4180 reading (a value that ends in a backslash is
     written ``...\\"`` and only the second reads it). Returns the fields and how they were read."""
     for dialect, how in ((PhpDialect, PHP_ESCAPE), (csv.excel, "")):
-        fields = next(csv.reader([line], dialect), [])
+        try:
+            fields = next(csv.reader([line], dialect), [])
+        except csv.Error:  # an unterminated quote, say
+            continue
         if len(fields) == width:
             return fields, how if '\\"' in line else ""
     return None, UNREADABLE
@@ -690,7 +693,7 @@ def duckdb_source(batch: Sequence[Part], *, keep_rejects: bool = True) -> str:
         return f"read_parquet([{paths}], filename = true)"
     # the header was checked already: no sniffing, every column text
     types = ", ".join(f"'{c}': 'VARCHAR'" for c in batch[0].columns)
-    rejects = f", store_rejects = true, {REJECTS}" if keep_rejects else ""
+    rejects = f", store_rejects = true, {REJECTS}" if keep_rejects else ", ignore_errors = true"
     return (f"read_csv([{paths}], header = true, auto_detect = false, columns = {{{types}}}, "
             f"delim = ',', quote = '\"', escape = '\"', filename = true{rejects})")
 
