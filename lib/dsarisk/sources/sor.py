@@ -303,10 +303,10 @@ class Part:
     extracted: bool = False
     check: Future | None = None
 
-    def verify(self) -> None:
-        """Wait for the part's integrity check, if any (raises SorError when it failed)."""
-        if self.check is not None:
-            self.check.result()
+    def verify(self) -> int | None:
+        """Wait for the part's integrity check and line count (raises SorError when the check
+        failed); return its rows counted as lines (None for Parquet)."""
+        return self.check.result() if self.check is not None else None
 
     def release(self) -> None:
         """Check the part, then remove its extracted copy once an engine has read it."""
@@ -385,17 +385,46 @@ def _copy(stream: io.BufferedIOBase | Any, target: Path, origin: str) -> None:
         shutil.copyfileobj(stream, out, 1 << 20)
 
 
-def _check_gzip(path: Path, crc: int, size: int, origin: str) -> None:
-    """Inflate a rewrapped part and compare its CRC-32 and size with the zip directory's."""
-    inflater, value, length = zlib.decompressobj(-zlib.MAX_WBITS), 0, 0
+class _Lines:
+    """Counts the rows of a CSV part as its lines after the header (real parts have no newline
+    inside a field): the count an engine's rows must match."""
+
+    def __init__(self) -> None:
+        self.newlines, self.last = 0, b"\n"
+
+    def add(self, data: bytes) -> None:
+        if data:
+            self.newlines += data.count(b"\n")
+            self.last = data[-1:]
+
+    def rows(self) -> int:
+        lines = self.newlines + (self.last != b"\n")
+        return max(lines - 1, 0)
+
+
+def _count_rows(path: Path, origin: str) -> int:
+    """The rows of a plain CSV part, counted as lines."""
+    lines = _Lines()
+    with _archive_errors(origin, OSError), path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            lines.add(chunk)
+    return lines.rows()
+
+
+def _check_gzip(path: Path, crc: int, size: int, origin: str) -> int:
+    """Inflate a rewrapped part, compare its CRC-32 and size with the zip directory's, and
+    return its rows counted as lines."""
+    inflater, value, length, lines = zlib.decompressobj(-zlib.MAX_WBITS), 0, 0, _Lines()
     with _archive_errors(origin), path.open("rb") as handle:
         handle.seek(len(GZIP_HEADER))
         while not inflater.eof and (chunk := handle.read(1 << 20)):
             data = inflater.decompress(chunk)
             value, length = zlib.crc32(data, value), length + len(data)
+            lines.add(data)
     if not inflater.eof or value != crc or length != size:
         raise SorError(f"truncated or corrupt archive (CRC-32 {value:08x} and {length:,} bytes, "
                        f"the archive says {crc:08x} and {size:,})", file=origin)
+    return lines.rows()
 
 
 def _rewrap_as_gzip(archive: BinaryIO, info: zipfile.ZipInfo, target: Path, origin: str) -> list[str]:
@@ -458,6 +487,7 @@ def _zip_parts(archive: zipfile.ZipFile, origin: str, workdir: Path, record: Fil
                     _copy(stream, target, name)
                 with target.open("rb") as handle:
                     columns = _header(handle.readline())
+                check = _checker().submit(_count_rows, target, name)
             record.parts += 1
             yield Part(name, target, columns, file=record.name, kind=kind, extracted=True, check=check)
 
@@ -491,7 +521,7 @@ def iter_parts(files: Sequence[Path], workdir: Path, records: list[FileRecord]) 
             with path.open("rb") as handle:
                 columns = _header(handle.readline())
             record.layout, record.parts = "csv", 1
-            yield Part(path.name, path, columns, file=path.name)
+            yield Part(path.name, path, columns, file=path.name, check=_checker().submit(_count_rows, path, path.name))
 
 
 def checked_parts(files: Sequence[Path], workdir: Path, records: list[FileRecord]) -> Iterator[Part]:
@@ -535,6 +565,7 @@ class PhpDialect(csv.Dialect):
 INVALID_UTF8 = "invalid UTF-8 bytes replaced"
 PHP_ESCAPE = 'read with PHP\'s \\" escape'
 UNREADABLE = "unreadable CSV row"
+LOST = "lines swallowed by an unterminated quote"
 
 
 def php_fields(line: str, width: int) -> tuple[list[str] | None, str]:
@@ -613,7 +644,7 @@ def _note(notes: dict[str, dict[str, Any]], reason: str, rows: int, example: str
 
 
 def _label(origin: str, example: str) -> str:
-    return f"{origin}: {example}" if example.startswith("line ") else f"{origin}: uuid {example}"
+    return f"{origin}: {example}" if example.startswith("line") else f"{origin}: uuid {example}"
 
 
 def _finish(results: Sequence[FileResult], filters: Filters) -> SorAggregate:
@@ -714,33 +745,51 @@ INSERT INTO sor_seen SELECT id FROM sor_ids WHERE id IS NOT NULL;
 """
 
 
-def _duckdb_fallback(connection: Any, batch: Sequence[Part], result: FileResult) -> pd.DataFrame | None:
+def _unreadable(result: FileResult, origin: str, reason: str, rows: int, example: str) -> None:
+    """Rows read but not made into values (an unreadable line, lines an open quote swallowed),
+    counted as rejected."""
+    result.groups = pd.concat([result.groups, pd.DataFrame([{
+        "source_part": origin, "origin": origin, "reason": reason, "kept": 0, "statements": rows, "duplicates": 0,
+        **{c: 0 for c in measure_columns()[1:]}, "example_first": example, "example_last": example}])],
+        ignore_index=True)
+    result.record.rows_read += rows
+
+
+def _check_lines(result: FileResult, part: Part, read: int) -> None:
+    """Hold the rows an engine read from a part against its lines: lines an unterminated quote
+    swallowed into one value are counted as rejected rather than lost."""
+    lines = part.verify()
+    if lines is None or lines == read:
+        return
+    if read > lines:
+        raise SorError(f"{read:,} rows read from {lines:,} lines", file=part.origin)
+    _unreadable(result, part.origin, LOST, lines - read, f"line count {lines:,}, rows read {read:,}")
+
+
+def _duckdb_fallback(connection: Any, batch: Sequence[Part], result: FileResult) -> tuple[pd.DataFrame | None,
+                                                                                           dict[str, int]]:
     """The rows DuckDB set aside, read the way PHP wrote them (:func:`php_fields`): those read
-    are returned as a frame of text columns, those that cannot be are counted as rejected."""
+    are returned as a frame of text columns, those that cannot be are counted as rejected
+    (and returned per part path)."""
     origins = {str(part.path): part.origin for part in batch}
     found = connection.execute(
         "SELECT s.file_path, e.line, list(DISTINCT e.error_type), any_value(e.csv_line) "
         "FROM sor_rejects e JOIN sor_reject_scans s USING (scan_id, file_id) GROUP BY ALL ORDER BY 1, 2").fetchall()
-    columns, rows, unreadable = batch[0].columns, [], []
+    columns, rows, unreadable = batch[0].columns, [], {}
     for path, line, errors, text in found:
         origin = origins.get(path, path)
         fields, how = php_fields(text or "", len(columns))
         if "INVALID ENCODING" in errors:  # DuckDB's copy of the line has the bad bytes replaced
             _note(result.repaired, INVALID_UTF8, 1, f"{origin}: line {line}")
         if fields is None:
-            unreadable.append((origin, line))
+            _unreadable(result, origin, UNREADABLE, 1, f"line {line}")
+            unreadable[path] = unreadable.get(path, 0) + 1
             continue
         if how:
             _note(result.repaired, how, 1, f"{origin}: line {line}")
         rows.append([*fields, path])
-    for origin, line in unreadable:
-        result.groups = pd.concat([result.groups, pd.DataFrame([{
-            "source_part": origin, "origin": origin, "reason": UNREADABLE, "kept": 0, "statements": 1,
-            "duplicates": 0, **{c: 0 for c in measure_columns()[1:]}, "example_first": f"line {line}",
-            "example_last": f"line {line}"}])], ignore_index=True)
-        result.record.rows_read += 1
     connection.execute("DROP TABLE IF EXISTS sor_rejects; DROP TABLE IF EXISTS sor_reject_scans")
-    return pd.DataFrame(rows, columns=[*columns, "filename"]) if rows else None
+    return (pd.DataFrame(rows, columns=[*columns, "filename"]) if rows else None), unreadable
 
 
 def _duckdb_file(connection: Any, parts: Iterable[Part], filters: Filters, record: FileRecord,
@@ -760,16 +809,21 @@ def _duckdb_file(connection: Any, parts: Iterable[Part], filters: Filters, recor
                                + inner_sql(filters, has_territorial_scope=scope, ids=ids, table="("
                                            + view_sql(duckdb_source(batch), columns, part_column="filename") + ")")
                                + ")")
-            if batch[0].kind != "parquet" and (fallback := _duckdb_fallback(connection, batch, result)) is not None:
-                connection.register("sor_fallback", fallback)
-                connection.execute("INSERT INTO sor_groups SELECT (SELECT coalesce(max(gid), 0) FROM sor_groups) "
-                                   "+ row_number() OVER (), * FROM (" + inner_sql(
-                                       filters, has_territorial_scope=scope, ids=ids,
-                                       table="(" + view_sql("sor_fallback", columns, part_column="filename") + ")")
-                                   + ")")
-                connection.unregister("sor_fallback")
-            record.rows_read += int(connection.execute("SELECT coalesce(SUM(statements), 0) FROM sor_groups")
-                                    .fetchone()[0])
+            unreadable: dict[str, int] = {}
+            if batch[0].kind != "parquet":
+                fallback, unreadable = _duckdb_fallback(connection, batch, result)
+                if fallback is not None:
+                    connection.register("sor_fallback", fallback)
+                    connection.execute("INSERT INTO sor_groups SELECT (SELECT coalesce(max(gid), 0) FROM sor_groups) "
+                                       "+ row_number() OVER (), * FROM (" + inner_sql(
+                                           filters, has_territorial_scope=scope, ids=ids,
+                                           table="(" + view_sql("sor_fallback", columns, part_column="filename") + ")")
+                                       + ")")
+                    connection.unregister("sor_fallback")
+            read = dict(connection.execute("SELECT source_part, SUM(statements) FROM sor_groups GROUP BY 1").fetchall())
+            record.rows_read += sum(int(n) for n in read.values())
+            for part in batch:
+                _check_lines(result, part, int(read.get(str(part.path), 0)) + unreadable.get(str(part.path), 0))
             connection.execute(DEDUPLICATE)
             for gid, uuid in connection.execute("SELECT gid, CAST(id AS VARCHAR) FROM sor_repeats ORDER BY id LIMIT 3"
                                                 ).fetchall():
@@ -859,27 +913,25 @@ def _spark_part(session: Any, part: Part, result: FileResult) -> Any:
              .option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT).option("enforceSchema", False)
              .csv(str(part.path))).cache()
     bad = [row[CORRUPT] for row in frame.where(F.col(CORRUPT).isNotNull()).select(*part.columns, CORRUPT).collect()]
-    rows = []
+    rows, unreadable = [], 0
     for number, text in enumerate(bad, 1):
         fields, how = php_fields(text, len(part.columns))
         if fields is None:
-            result.groups = pd.concat([result.groups, pd.DataFrame([{
-                "source_part": part.origin, "origin": part.origin, "reason": UNREADABLE, "kept": 0, "statements": 1,
-                "duplicates": 0, **{c: 0 for c in measure_columns()[1:]}, "example_first": f"line {text[:40]}",
-                "example_last": f"line {text[:40]}"}])], ignore_index=True)
-            result.record.rows_read += 1
+            _unreadable(result, part.origin, UNREADABLE, 1, f"line set aside: {text[:40]}")
+            unreadable += 1
         else:
             rows.append(fields)
             if how:
-                _note(result.repaired, how, 1, f"{part.origin}: row {number} set aside")
+                _note(result.repaired, how, 1, f"{part.origin}: line set aside {number}")
     good = frame.where(F.col(CORRUPT).isNull()).drop(CORRUPT)
     if rows:
         good = good.unionByName(session.createDataFrame(rows, StructType(list(schema_)[:-1])))
+    _check_lines(result, part, good.count() + unreadable)
     return good.withColumn("source_part", F.lit(part.origin))
 
 
-SPARK_DUPLICATE = (f"CASE WHEN regexp_like(uuid, '{UUID_PATTERN}') AND row_number() OVER (PARTITION BY uuid ORDER BY source_part) > 1 "
-                   "THEN 1 ELSE 0 END")
+SPARK_DUPLICATE = (f"CASE WHEN regexp_like(uuid, '{UUID_PATTERN}') "
+                   "AND row_number() OVER (PARTITION BY uuid ORDER BY source_part) > 1 THEN 1 ELSE 0 END")
 
 
 def spark_files(files: Sequence[Path], filters: Filters = Filters(), *, spark: Any = None) -> list[FileResult]:
@@ -888,6 +940,7 @@ def spark_files(files: Sequence[Path], filters: Filters = Filters(), *, spark: A
     window over the file's uuids. A cluster would read the parts from shared storage."""
     import pyspark
     from pyspark.sql import SparkSession
+    from pyspark.sql import functions as F
 
     session = spark or (SparkSession.builder.master("local[2]").appName("dsarisk-sor")
                         .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
@@ -909,8 +962,6 @@ def spark_files(files: Sequence[Path], filters: Filters = Filters(), *, spark: A
                         ).createOrReplaceTempView("sor_rows")
             inner = session.sql(inner_sql(filters, has_territorial_scope="territorial_scope" in columns, table="sor_rows"))
             inner.createOrReplaceTempView("sor_groups")
-            from pyspark.sql import functions as F
-
             totals = inner.agg(F.sum("statements"), F.sum("duplicates")).collect()[0]
             record.rows_read += int(totals[0] or 0) + int(totals[1] or 0)
             duplicates = session.sql("SELECT source_part, uuid FROM (SELECT source_part, uuid, "
