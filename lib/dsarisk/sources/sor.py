@@ -900,18 +900,19 @@ def _collect(frame: Any) -> pd.DataFrame:
 CORRUPT = "_corrupt_record"
 
 
-def _spark_part(session: Any, part: Part, result: FileResult) -> Any:
-    """One part as a Spark frame of text columns with ``source_part``. A CSV row that Spark's
-    RFC 4180 reading cannot split into the header's columns is read again as PHP wrote it."""
+def _spark_part(session: Any, part: Part, result: FileResult) -> tuple[Any, int]:
+    """One part as a Spark frame of text columns with ``source_part``, and the number of its
+    lines found unreadable. A CSV row that Spark's RFC 4180 reading cannot split into the
+    header's columns is read again as PHP wrote it."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, StructField, StructType
 
     if part.kind == "parquet":
-        return session.read.parquet(str(part.path)).withColumn("source_part", F.lit(part.origin))
+        return session.read.parquet(str(part.path)).withColumn("source_part", F.lit(part.origin)), 0
     schema_ = StructType([StructField(c, StringType()) for c in [*part.columns, CORRUPT]])
     frame = (session.read.schema(schema_).option("header", True).option("quote", '"').option("escape", '"')
              .option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT).option("enforceSchema", False)
-             .csv(str(part.path))).cache()
+             .csv(str(part.path))).cache()  # uncached, Spark prunes the corrupt-record column it filters on
     bad = [row[CORRUPT] for row in frame.where(F.col(CORRUPT).isNotNull()).select(*part.columns, CORRUPT).collect()]
     rows, unreadable = [], 0
     for number, text in enumerate(bad, 1):
@@ -926,8 +927,7 @@ def _spark_part(session: Any, part: Part, result: FileResult) -> Any:
     good = frame.where(F.col(CORRUPT).isNull()).drop(CORRUPT)
     if rows:
         good = good.unionByName(session.createDataFrame(rows, StructType(list(schema_)[:-1])))
-    _check_lines(result, part, good.count() + unreadable)
-    return good.withColumn("source_part", F.lit(part.origin))
+    return good.withColumn("source_part", F.lit(part.origin)), unreadable
 
 
 SPARK_DUPLICATE = (f"CASE WHEN regexp_like(uuid, '{UUID_PATTERN}') "
@@ -949,9 +949,10 @@ def spark_files(files: Sequence[Path], filters: Filters = Filters(), *, spark: A
     with tempfile.TemporaryDirectory(prefix="dsarisk-sor-spark-") as workdir:
         for record, parts in _per_file(files, Path(workdir)):
             result = FileResult(record, pd.DataFrame(), f"spark {pyspark.__version__}")
-            read, frames = [], []
+            read, frames, unreadable = [], [], {}
             for part in parts:
-                frames.append(_spark_part(session, part, result).select(*part.columns, "source_part"))
+                frame, unreadable[part.origin] = _spark_part(session, part, result)
+                frames.append(frame.select(*part.columns, "source_part"))
                 read.append(part)
             union = frames[0]
             for frame in frames[1:]:
@@ -960,10 +961,14 @@ def spark_files(files: Sequence[Path], filters: Filters = Filters(), *, spark: A
             columns = read[0].columns
             session.sql(view_sql("sor_source", columns, part_column="source_part", dup=SPARK_DUPLICATE)
                         ).createOrReplaceTempView("sor_rows")
-            inner = session.sql(inner_sql(filters, has_territorial_scope="territorial_scope" in columns, table="sor_rows"))
+            inner = session.sql(inner_sql(filters, has_territorial_scope="territorial_scope" in columns,
+                                          table="sor_rows")).cache()
             inner.createOrReplaceTempView("sor_groups")
-            totals = inner.agg(F.sum("statements"), F.sum("duplicates")).collect()[0]
-            record.rows_read += int(totals[0] or 0) + int(totals[1] or 0)
+            per_part = {row[0]: int(row[1]) for row in inner.groupBy("source_part").agg(
+                F.sum(F.col("statements") + F.col("duplicates"))).collect()}
+            record.rows_read += sum(per_part.values())
+            for part in read:
+                _check_lines(result, part, per_part.get(part.origin, 0) + unreadable[part.origin])
             duplicates = session.sql("SELECT source_part, uuid FROM (SELECT source_part, uuid, "
                                      f"{SPARK_DUPLICATE} AS dup FROM sor_source) WHERE dup = 1 ORDER BY uuid LIMIT 3")
             result.duplicate_examples = [f"{row['source_part']}: uuid {row['uuid']}" for row in duplicates.collect()]
