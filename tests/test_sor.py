@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import gzip
 import hashlib
 import io
@@ -21,6 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import dsarisk.sources.sor as sor
+import dsarisk.sources.sor_synth as sor_synth
 from dsarisk.cli import main
 from dsarisk.inputs import load_year
 from dsarisk.paths import PROJECT_ROOT
@@ -211,11 +213,11 @@ def test_a_part_whose_own_crc_is_wrong_is_rejected(tmp_path):
         aggregate_duckdb(tmp_path / "d.zip")
 
 
-def test_paths_with_quotes_are_passed_safely(dump, tmp_path):
-    folder = tmp_path / "l'analyste's dumps"
-    shutil.copytree(dump, folder)
-    result = aggregate_duckdb(folder / "sor-global-2025-06-29-full.zip")
-    assert result.provenance["rows_read"] == 1_500
+def test_paths_with_quotes_are_passed_safely(tmp_path):
+    """A plain CSV is read where it lies: its path, with quotes, reaches the SQL text."""
+    frame = day_frame(dt.date(2025, 7, 2), 30, seed=1, rates=Rates(0, 0, 0, 0))
+    path = _write(tmp_path / "l'analyste's dumps" / "it's.csv", frame)
+    assert aggregate_duckdb(path.parent).provenance["rows_read"] == 30
 
 
 def test_an_unreadable_row_is_counted_with_its_part_and_line(tmp_path):
@@ -342,6 +344,7 @@ def test_cli_bad_sor_options_give_one_line_and_status_2(args, message, tmp_path,
 
 
 # -- Spark -------------------------------------------------------------------------------------
+@functools.cache
 def _spark_unavailable() -> str | None:
     if shutil.which("java") is None:
         return "Spark path not run: no java on PATH (.ci/run installs openjdk-17-jre-headless)"
@@ -382,3 +385,17 @@ def test_transparency_database_notebook_executes(tmp_path, monkeypatch):
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 2
     html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
     assert "Rejected rows, never dropped silently" in html and "Sample Marketplace: profile per risk module" in html
+
+
+@pytest.mark.parametrize("value, written", [
+    ("TikTok", "TikTok"),
+    ("Google Shopping", '"Google Shopping"'),
+    ('["A","B"]', '"[""A"",""B""]"'),
+    ('said \\"no\\"', '"said \\"no\\""'),  # after PHP's escape character a quote is not doubled
+    ('a\\\\"b', '"a\\\\"b"'),  # nor after two of them
+    ('\\""', '"\\""""'),  # the second quote is doubled again
+    ("tab\there", '"tab\there"'),
+    ("", ""),
+])
+def test_the_writer_follows_php_fputcsv(value, written):
+    assert sor_synth.php_field(value) == written
