@@ -163,7 +163,8 @@ def main() -> None:
             contenders = ["dsarisk", "scan"] + ([] if args.skip_pandas or rows > args.rows else ["pandas"])
             for name in contenders:
                 seconds, peak, out = timed([sys.executable, "-c", CHILD.format(here=str(HERE)), name, str(archive)])
-                results[(name, rows)] = {**json.loads(out.strip().splitlines()[-1]), "seconds": seconds, "peak_mb": peak}
+                results[(name, rows)] = {**json.loads(next(line for line in reversed(out.splitlines())
+                                                                if line.startswith("{"))), "seconds": seconds, "peak_mb": peak}
             if shantay is not None:
                 home = scratch / "home"
                 platforms_file(home)

@@ -113,6 +113,7 @@ def count_duckdb(path: str | Path, *, batch_parts: int = 10) -> int:
     import duckdb
 
     connection, rows, records = duckdb.connect(), 0, []  # type: ignore[var-annotated]
+    connection.execute("SET enable_progress_bar = false")
     with tempfile.TemporaryDirectory(prefix="sor-scan-") as workdir:
         for batch in batches(iter_parts(discover(path), Path(workdir), records), batch_parts):
             rows += connection.execute(f"SELECT count(*) FROM {duckdb_source(batch, keep_rejects=False)}"

@@ -25,6 +25,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import itertools
 import json
 import os
 import shutil
@@ -855,6 +856,7 @@ def _duckdb_connection(memory_limit: str, threads: int | None) -> Any:
     connection = duckdb.connect()
     connection.execute(f"SET memory_limit = '{memory_limit}'")
     connection.execute("SET preserve_insertion_order = false")
+    connection.execute("SET enable_progress_bar = false")  # a library does not draw on the terminal
     connection.execute(DUCKDB_REGEXP_LIKE)
     if threads:
         connection.execute(f"SET threads = {int(threads)}")
@@ -866,13 +868,8 @@ def _per_file(files: Sequence[Path], workdir: Path) -> Iterator[tuple[FileRecord
     for path in files:
         records: list[FileRecord] = []
         parts = checked_parts([path], workdir, records)
-        first = next(parts)
-        yield records[0], _chain(first, parts)
-
-
-def _chain(first: Part, rest: Iterator[Part]) -> Iterator[Part]:
-    yield first
-    yield from rest
+        first = next(parts)  # reads the header, so the record knows its version and layout
+        yield records[0], itertools.chain([first], parts)
 
 
 def duckdb_files(files: Sequence[Path], filters: Filters = Filters(), *, memory_limit: str = "512MB",
@@ -1022,9 +1019,10 @@ def aggregate(path: str | Path, filters: Filters = Filters(), *, engine: str = "
         raise InputError(f"unknown engine '{engine}' ({', '.join(ENGINES)})", field="engine")
     folder = default_cache_dir() if cache_dir == "default" else cache_dir
     files = discover(path)
+    keys = {file: cache_key(file, filters, engine) for file in files} if folder is not None else {}
     results: list[FileResult | None] = []
     for file in files:
-        cached = Path(folder) / f"{cache_key(file, filters, engine)}.json" if folder is not None else None
+        cached = Path(folder) / f"{keys[file]}.json" if folder is not None else None
         if cached is not None and cached.is_file():
             result = FileResult.from_json(cached.read_text(encoding="utf-8"))
             result.record.name = file.name  # the content is the same; the name is today's
@@ -1038,7 +1036,7 @@ def aggregate(path: str | Path, filters: Filters = Filters(), *, engine: str = "
         if results[index] is None:
             result = results[index] = next(computed)
             if folder is not None:
-                cached = Path(folder) / f"{cache_key(file, filters, engine)}.json"
+                cached = Path(folder) / f"{keys[file]}.json"
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 staging = cached.with_suffix(f".{os.getpid()}.tmp")
                 staging.write_text(result.to_json(), encoding="utf-8")
