@@ -1,11 +1,12 @@
-"""The straightforward way: pandas reading each CSV part in chunks, the same filters and
-aggregation in pandas. It is the benchmark's baseline and the tests' independent oracle.
-``count_duckdb`` is the benchmark's scan floor: the DuckDB path's reading alone."""
+"""The straightforward way: pandas reading each CSV part in chunks (PHP's escape character
+given, so that ``\\"`` inside a quoted field does not close it), the same checks, filters,
+duplicate removal and aggregation in pandas. It is the benchmark's baseline and the tests'
+independent oracle. ``count_duckdb`` is the benchmark's scan floor: the DuckDB path's
+reading alone."""
 
 from __future__ import annotations
 
 import io
-import re
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -13,10 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from dsarisk.sources.sor import (MEASURES, NOT_MAPPED, Filters, batches, category_modules, discover, duckdb_source,
-                                 iter_parts, schema)
-
-DATE = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")
+from dsarisk.sources.sor import (ARRAY_COLUMNS, DATE_PATTERN, MAY_BE_EMPTY, MEASURES, NOT_MAPPED, UUID_PATTERN,
+                                 VALUE_COLUMNS, Filters, allowed, batches, category_modules, discover,
+                                 duckdb_source, eu_codes, iter_parts)
 
 
 def _csv_streams(path: Path) -> Iterator[io.BufferedIOBase]:
@@ -34,38 +34,49 @@ def _csv_streams(path: Path) -> Iterator[io.BufferedIOBase]:
                 yield archive.open(member)
 
 
-def _valid_array(series: pd.Series, item: str) -> pd.Series:
-    return series.fillna("[]").str.fullmatch(r"\[( *\"" + item + r"\" *,?)*\]")
+def _valid_array(series: pd.Series, items: list[str]) -> pd.Series:
+    return series.replace("", "[]").str.fullmatch(r"\[( *\"(" + "|".join(items) + r")\" *,?)*\]")
+
+
+def _checked(chunk: pd.DataFrame, filters: Filters, seen: set[str]) -> pd.DataFrame:
+    """The chunk's rows that are new, valid and kept by the filters."""
+    version = "v2" if "content_id_ean" in chunk else "v1"
+    well_formed = chunk["uuid"].str.fullmatch(UUID_PATTERN)
+    duplicate = well_formed & (chunk["uuid"].duplicated() | chunk["uuid"].isin(seen))
+    seen.update(chunk.loc[well_formed, "uuid"])
+    chunk = chunk[~duplicate]
+    valid = chunk["uuid"].str.fullmatch(UUID_PATTERN) & (chunk["platform_name"] != "")
+    valid &= chunk["application_date"].str.fullmatch(DATE_PATTERN)
+    for column in VALUE_COLUMNS:
+        valid &= chunk[column].isin(allowed(column, version) + ([""] if column in MAY_BE_EMPTY else []))
+    for column in ARRAY_COLUMNS:
+        valid &= _valid_array(chunk[column], allowed(column, version))
+    has_scope = "territorial_scope" in chunk
+    if has_scope:
+        valid &= _valid_array(chunk["territorial_scope"], eu_codes())
+    keep = valid
+    day = chunk["application_date"].str[:10]
+    if filters.platforms:
+        keep &= chunk["platform_name"].isin(filters.platforms)
+    if filters.start:
+        keep &= day >= filters.start.isoformat()
+    if filters.end:
+        keep &= day <= filters.end.isoformat()
+    if filters.eu_only and has_scope:
+        keep &= chunk["territorial_scope"].str.contains(f'"(?:{"|".join(eu_codes())})"')
+    return chunk[keep]
 
 
 def aggregate_pandas(path: str | Path, filters: Filters = Filters(), *, chunksize: int = 100_000) -> pd.DataFrame:
-    values, modules = schema()["values"], category_modules()
-    eu = "|".join(values["territorial_scope"])
+    modules = category_modules()
     frames = []
     for file in discover(path):
+        seen: set[str] = set()  # duplicates are found within each dump file
         for stream in _csv_streams(file):
             with stream:
-                for chunk in pd.read_csv(stream, dtype=str, keep_default_na=False, chunksize=chunksize):
-                    valid = (chunk["application_date"].str.match(DATE) & chunk["category"].isin(list(modules))
-                             & chunk["decision_ground"].isin(values["decision_ground"])
-                             & chunk["source_type"].isin(values["source_type"])
-                             & chunk["automated_detection"].isin(values["automated_detection"])
-                             & chunk["automated_decision"].isin(values["automated_decision"])
-                             & _valid_array(chunk["content_type"], "[A-Z_]+")
-                             & _valid_array(chunk["decision_visibility"], "[A-Z_]+"))
-                    has_scope = "territorial_scope" in chunk
-                    if has_scope:
-                        valid &= _valid_array(chunk["territorial_scope"], "[A-Z]{2}")
-                    keep = valid
-                    if filters.platforms:
-                        keep &= chunk["platform_name"].isin(filters.platforms)
-                    if filters.start:
-                        keep &= chunk["application_date"] >= filters.start.isoformat()
-                    if filters.end:
-                        keep &= chunk["application_date"] <= filters.end.isoformat()
-                    if filters.eu_only and has_scope:
-                        keep &= chunk["territorial_scope"].str.contains(f'"(?:{eu})"')
-                    rows = chunk[keep]
+                for chunk in pd.read_csv(stream, dtype=str, keep_default_na=False, chunksize=chunksize,
+                                         escapechar="\\", encoding_errors="replace"):
+                    rows = _checked(chunk, filters, seen)
                     out = pd.DataFrame({
                         "platform": rows["platform_name"],
                         "module": rows["category"].map(lambda c: modules[c] or NOT_MAPPED),
@@ -85,10 +96,12 @@ def aggregate_pandas(path: str | Path, filters: Filters = Filters(), *, chunksiz
                         "provision": rows["decision_provision"] != "",
                         "monetary": rows["decision_monetary"] != "",
                         **{f"content_{v.removeprefix('CONTENT_TYPE_').lower()}":
-                           rows["content_type"].str.contains(f'"{v}"', regex=False) for v in values["content_type"]},
+                           rows["content_type"].str.contains(f'"{v}"', regex=False)
+                           for v in allowed("content_type", "v2")},
                     })
                     frames.append(out.groupby(["platform", "module", "month"], as_index=False).sum())
-    assert set(MEASURES) <= set(frames[0].columns)
+    if set(MEASURES) - set(frames[0].columns):
+        raise ValueError("the baseline does not compute every measure")
     table = pd.concat(frames).groupby(["platform", "module", "month"], as_index=False).sum()
     return table.sort_values(["platform", "module", "month"], ignore_index=True).astype(
         {c: "int64" for c in table.columns if c not in ("platform", "module", "month")})
@@ -100,9 +113,11 @@ def count_duckdb(path: str | Path, *, batch_parts: int = 10) -> int:
     import duckdb
 
     connection, rows, records = duckdb.connect(), 0, []  # type: ignore[var-annotated]
+    connection.execute("SET enable_progress_bar = false")
     with tempfile.TemporaryDirectory(prefix="sor-scan-") as workdir:
         for batch in batches(iter_parts(discover(path), Path(workdir), records), batch_parts):
-            rows += connection.execute(f"SELECT count(*) FROM {duckdb_source(batch)}").fetchone()[0]
+            rows += connection.execute(f"SELECT count(*) FROM {duckdb_source(batch, keep_rejects=False)}"
+                                       ).fetchone()[0]
             for part in batch:
                 part.release()
     return rows

@@ -1,37 +1,46 @@
-"""Statements of reasons: the dump layouts, both schema versions, rejections, both engines."""
+"""Statements of reasons: the dump layouts, both schema versions, rejections, duplicates,
+integrity, the cache, both engines. Every test here runs the engines itself (no cache)."""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import gzip
 import hashlib
+import io
 import shutil
+import struct
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.csv as pacsv
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import dsarisk.sources.sor as sor
+import dsarisk.sources.sor_synth as sor_synth
 from dsarisk.cli import main
 from dsarisk.inputs import load_year
 from dsarisk.paths import PROJECT_ROOT
-from dsarisk.sources.sor import Filters, SorError, aggregate_duckdb, aggregate_spark, iter_parts
-from dsarisk.sources.sor_synth import day_table, synthesize
+from dsarisk.sources.sor import (FileRecord, FileResult, Filters, SorError, aggregate, aggregate_duckdb,
+                                 aggregate_spark, iter_parts)
+from dsarisk.sources.sor_synth import Rates, day_frame, encode_part, php_csv, synthesize
 
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
 from sor_baseline import aggregate_pandas  # noqa: E402  (the benchmark's baseline is the oracle)
+
+RATES = Rates(malformed=0.01, duplicate=0.01, escape=0.005, bad_bytes=0.005)
 
 
 @pytest.fixture(scope="module")
 def dump(tmp_path_factory) -> Path:
     """Four days across the switch to schema version 2, several inner zips and parts per day."""
     folder = tmp_path_factory.mktemp("dump")
-    synthesize(folder, rows=24_000, days=4, part_rows=2_000, inner_rows=4_000, malformed_share=0.01)
+    synthesize(folder, rows=6_000, days=4, part_rows=500, inner_rows=1_000, rates=RATES)
     return folder
 
 
@@ -39,38 +48,70 @@ def _sha(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
+def _write(path: Path, frame: pd.DataFrame) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(encode_part(php_csv(frame)))
+    return path
+
+
 def test_generator_is_deterministic_and_faithful_to_the_layout(dump, tmp_path):
-    synthesize(tmp_path, rows=24_000, days=4, part_rows=2_000, inner_rows=4_000, malformed_share=0.01)
+    synthesize(tmp_path, rows=6_000, days=4, part_rows=500, inner_rows=1_000, rates=RATES)
     assert _sha(tmp_path) == _sha(dump)
-    with zipfile.ZipFile(dump / "sor-global-2025-06-29-full.zip") as outer:
-        names = outer.namelist()
-        assert "sor-global-2025-06-29-full-00000.csv.zip" in names
-        assert "sor-global-2025-06-29-full-00000.csv.zip.sha1" in names
-        payload = outer.read("sor-global-2025-06-29-full-00000.csv.zip")
-        assert outer.read("sor-global-2025-06-29-full-00000.csv.zip.sha1").decode().startswith(
-            hashlib.sha1(payload).hexdigest())
+    outer = dump / "sor-global-2025-06-29-full.zip"
+    assert (dump / "sor-global-2025-06-29-full.zip.sha1").read_text().split()[0] == \
+        hashlib.sha1(outer.read_bytes()).hexdigest()
+    with zipfile.ZipFile(outer) as archive:
+        assert archive.namelist() == ["sor-global-2025-06-29-full-00000.csv.zip",
+                                      "sor-global-2025-06-29-full-00001.csv.zip"]
+        assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_STORED}
+        with zipfile.ZipFile(io.BytesIO(archive.read("sor-global-2025-06-29-full-00000.csv.zip"))) as inner:
+            part = inner.read("sor-global-2025-06-29-full-00000-00000.csv")
+    assert not part.endswith(b"\n") and part.count(b"\n") == 500  # a header, 500 rows, no final newline
 
 
 def test_duckdb_matches_the_pandas_oracle_and_accounts_for_every_row(dump):
     result = aggregate_duckdb(dump)
     pd.testing.assert_frame_equal(result.table, aggregate_pandas(dump), check_dtype=False)
     p = result.provenance
-    assert p["rows_read"] == 24_000
-    assert p["rows_aggregated"] + p["rows_rejected"] + p["rows_filtered_out"] == p["rows_read"]
-    assert set(p["rejected_by_reason"]) == {"malformed application_date", "malformed content_type array",
-                                            "unknown category"}
-    example = p["rejected_by_reason"]["unknown category"]["examples"][0]
+    assert p["rows_read"] == 6_000
+    assert p["rows_duplicate"] > 25 and p["duplicate_examples"]
+    assert set(p["rejected_by_reason"]) == {"malformed application_date", "malformed or unknown content_type array (v1)",
+                                            "malformed or unknown content_type array (v2)", "unknown category (v1)",
+                                            "unknown category (v2)"}
+    example = p["rejected_by_reason"]["unknown category (v1)"]["examples"][0]
     assert ".zip!" in example and ".csv: uuid " in example  # file, part and row named
+    assert set(p["repaired_by_reason"]) == {"invalid UTF-8 bytes replaced", 'read with PHP\'s \\" escape'}
     assert {f["schema_version"] for f in p["files"]} == {"v1", "v2"}
     assert {f["layout"] for f in p["files"]} == {"nested zip"}
 
 
-def test_both_category_versions_map_to_modules(dump):
+def test_the_accounting_check_stops_a_run_that_loses_rows(dump, monkeypatch):
+    """Rows lost between reading and the table (here: the groups of one platform dropped
+    after they were counted as read) stop the run instead of going unnoticed."""
+    original = sor.outer_sql
+    monkeypatch.setattr(sor, "outer_sql", lambda version, **kw: original(version, **kw).replace(
+        "FROM sor_groups", "FROM sor_groups WHERE platform <> 'Small Forum'"))
+    with pytest.raises(SorError, match=r"1,500 rows read but 1,[0-9]{3} accounted for"):
+        aggregate_duckdb(dump / "sor-global-2025-06-29-full.zip")
+
+
+def test_a_row_without_platform_is_rejected_not_lost(tmp_path):
+    frame = day_frame(dt.date(2024, 3, 14), 40, seed=2, rates=Rates(0, 0, 0, 0))
+    frame.loc[3, "platform_name"] = ""
+    result = aggregate_duckdb(_write(tmp_path / "p.csv", frame))
+    assert result.provenance["rejected_by_reason"]["missing platform_name"]["rows"] == 1
+    assert result.provenance["rows_aggregated"] + result.provenance["rows_filtered_out"] == 39
+
+
+def test_both_category_versions_map_to_modules_and_are_checked_per_version(dump, tmp_path):
     table = aggregate_duckdb(dump).table
-    months = set(table["month"])
-    assert months == {"2025-06", "2025-07"}
+    assert set(table["month"]) == {"2025-06", "2025-07"}
     products = table[table["module"] == "prohibited-controlled-products"].groupby("month")["statements"].sum()
     assert products["2025-06"] > 0 and products["2025-07"] > 0  # UNSAFE_AND_ILLEGAL -> UNSAFE_AND_PROHIBITED
+    frame = day_frame(dt.date(2025, 7, 2), 20, seed=1, rates=Rates(0, 0, 0, 0))
+    frame.loc[0, "category"] = "STATEMENT_CATEGORY_PORNOGRAPHY_OR_SEXUALIZED_CONTENT"  # version 1 only
+    result = aggregate_duckdb(_write(tmp_path / "v2.csv", frame))
+    assert result.provenance["rejected_by_reason"]["unknown category (v2)"]["rows"] == 1
 
 
 def test_filters(dump):
@@ -81,15 +122,9 @@ def test_filters(dump):
     assert result.provenance["filters"]["platforms"] == ["App Store"]
 
 
-def _write_csv(path: Path, table) -> Path:
-    pacsv.write_csv(table, path)
-    return path
-
-
 def test_every_format_gives_the_same_aggregate(tmp_path):
-    table = day_table(dt.date(2025, 7, 2), 3_000, seed=5, light=False, malformed_share=0.01)
-    (tmp_path / "plain").mkdir()
-    plain = _write_csv(tmp_path / "plain" / "sor.csv", table)
+    frame = day_frame(dt.date(2025, 7, 2), 3_000, seed=5, rates=Rates(0.01, 0, 0, 0))
+    plain = _write(tmp_path / "plain" / "sor.csv", frame)
     zipped = tmp_path / "zipped"
     zipped.mkdir()
     with zipfile.ZipFile(zipped / "sor.csv.zip", "w", zipfile.ZIP_DEFLATED) as archive:
@@ -100,7 +135,7 @@ def test_every_format_gives_the_same_aggregate(tmp_path):
         outer.write(zipped / "sor.csv.zip", "sor-00000.csv.zip")
     parquet = tmp_path / "parquet"
     parquet.mkdir()
-    pq.write_table(table, parquet / "sor.parquet")
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), parquet / "sor.parquet")
     results = [aggregate_duckdb(folder).table for folder in (plain.parent, zipped, nested, parquet)]
     for other in results[1:]:
         pd.testing.assert_frame_equal(results[0], other)
@@ -108,15 +143,17 @@ def test_every_format_gives_the_same_aggregate(tmp_path):
 
 
 def test_light_dump_and_territorial_scope(tmp_path):
-    light = day_table(dt.date(2025, 7, 2), 2_000, seed=1, light=True, malformed_share=0)
-    _write_csv(tmp_path / "light.csv", light)
-    result = aggregate_duckdb(tmp_path / "light.csv")
-    assert result.provenance["files"][0]["dump"] == "light" and result.provenance["rows_aggregated"] == 2_000
-    full = day_table(dt.date(2025, 7, 2), 10, seed=1, light=False, malformed_share=0).to_pandas()
-    full.loc[0:3, "territorial_scope"] = '["US"]'
-    full.to_csv(tmp_path / "scope.csv", index=False)
-    eu = aggregate_duckdb(tmp_path / "scope.csv")
-    anywhere = aggregate_duckdb(tmp_path / "scope.csv", Filters(eu_only=False))
+    light = day_frame(dt.date(2025, 7, 2), 2_000, seed=1, light=True, rates=Rates(0, 0, 0, 0))
+    result = aggregate_duckdb(_write(tmp_path / "light.csv", light))
+    record = result.provenance["files"][0]
+    assert (record["dump"], record["schema_version"]) == ("light", "v2")
+    assert record["territorial_filter"].startswith("not applicable")
+    assert result.provenance["rows_aggregated"] == 2_000
+    full = day_frame(dt.date(2025, 7, 2), 10, seed=1, rates=Rates(0, 0, 0, 0))
+    full.loc[0:3, "territorial_scope"] = "[]"
+    _write(tmp_path / "scope" / "scope.csv", full)
+    eu = aggregate_duckdb(tmp_path / "scope")
+    anywhere = aggregate_duckdb(tmp_path / "scope", Filters(eu_only=False))
     assert (eu.provenance["rows_filtered_out"], anywhere.provenance["rows_aggregated"]) == (4, 10)
 
 
@@ -127,10 +164,10 @@ def test_nested_parts_reach_the_engine_still_compressed(dump, tmp_path):
     records: list = []
     nested = list(iter_parts([dump / "sor-global-2025-06-29-full.zip"], tmp_path, records))
     assert nested and {part.kind for part in nested} == {"csv.gz"}
-    assert all(part.path.read_bytes()[:2] == b"\x1f\x8b" for part in nested)
-    with gzip.open(nested[0].path, "rt", encoding="utf-8") as part:  # a valid gzip, trailer included
+    for part in nested:
+        part.verify()
+    with gzip.open(nested[0].path, "rt", encoding="utf-8", errors="replace") as part:  # trailer included
         assert next(csv.reader(part)) == nested[0].columns
-        assert sum(1 for _ in part) == 2_000
     with zipfile.ZipFile(tmp_path / "top.zip", "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("top.csv", gzip.decompress(nested[0].path.read_bytes()))
     (tmp_path / "work").mkdir()
@@ -138,7 +175,7 @@ def test_nested_parts_reach_the_engine_still_compressed(dump, tmp_path):
     assert [part.kind for part in top] == ["csv"]
 
 
-# -- bad input -------------------------------------------------------------------------------
+# -- integrity ---------------------------------------------------------------------------------
 def test_a_damaged_byte_inside_a_nested_part_is_caught(dump, tmp_path):
     source = dump / "sor-global-2025-06-29-full.zip"
     data = bytearray(source.read_bytes())
@@ -151,18 +188,50 @@ def test_a_damaged_byte_inside_a_nested_part_is_caught(dump, tmp_path):
         aggregate_duckdb(damaged)
 
 
-def test_an_unreadable_row_names_its_part_and_line(tmp_path):
-    for seed in range(3):
-        frame = day_table(dt.date(2025, 7, 2), 30, seed=seed, light=False, malformed_share=0).to_pandas()
-        frame.to_csv(tmp_path / f"day-{seed}.csv", index=False)
-    lines = (tmp_path / "day-1.csv").read_text().splitlines()
+def _with_crc(inner: bytes, member: str, crc: int) -> bytes:
+    """An inner zip whose member ``member`` claims ``crc`` (local header and directory)."""
+    with zipfile.ZipFile(io.BytesIO(inner)) as archive:
+        info = archive.getinfo(member)
+        true_crc = info.CRC
+    old = struct.pack("<I", true_crc)
+    assert inner.count(old) == 2  # once in the local header, once in the central directory
+    return inner.replace(old, struct.pack("<I", crc))
+
+
+def test_a_part_whose_own_crc_is_wrong_is_rejected(tmp_path):
+    """The outer zip is sound (its CRC covers the inner zip as it is) but the inner CSV's
+    CRC-32 does not match its bytes: the part is handed to DuckDB as gzip, which does not
+    check the trailer, so dsarisk checks it."""
+    frame = day_frame(dt.date(2025, 7, 2), 500, seed=3, rates=Rates(0, 0, 0, 0))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as inner:
+        inner.writestr("d-00000-00000.csv", encode_part(php_csv(frame)))
+    with zipfile.ZipFile(tmp_path / "d.zip", "w", zipfile.ZIP_STORED) as outer:
+        outer.writestr("d-00000.csv.zip", _with_crc(buffer.getvalue(), "d-00000-00000.csv", 0x12345678))
+    with pytest.raises(SorError, match=r"d.zip!d-00000.csv.zip!d-00000-00000.csv: truncated or corrupt archive "
+                                       r"\(CRC-32 [0-9a-f]{8} .*the archive says 12345678"):
+        aggregate_duckdb(tmp_path / "d.zip")
+
+
+def test_paths_with_quotes_are_passed_safely(tmp_path):
+    """A plain CSV is read where it lies: its path, with quotes, reaches the SQL text."""
+    frame = day_frame(dt.date(2025, 7, 2), 30, seed=1, rates=Rates(0, 0, 0, 0))
+    path = _write(tmp_path / "l'analyste's dumps" / "it's.csv", frame)
+    assert aggregate_duckdb(path.parent).provenance["rows_read"] == 30
+
+
+def test_an_unreadable_row_is_counted_with_its_part_and_line(tmp_path):
+    frame = day_frame(dt.date(2025, 7, 2), 30, seed=1, rates=Rates(0, 0, 0, 0))
+    lines = php_csv(frame).split("\n")
     lines[5] += ',"unterminated'
-    (tmp_path / "day-1.csv").write_text("\n".join(lines) + "\n")
-    with pytest.raises(SorError) as info:
-        aggregate_duckdb(tmp_path)
-    message = str(info.value)
-    assert message.startswith("day-1.csv: unreadable (") and "Line: 6" in message
-    assert "\n" not in message and str(tmp_path) not in message
+    (tmp_path / "day-1.csv").write_text("\n".join(lines))
+    result = aggregate_duckdb(tmp_path)
+    p = result.provenance
+    assert p["rejected_by_reason"]["unreadable CSV row"] == {"rows": 1, "examples": ["day-1.csv: line 6"]}
+    assert p["rejected_by_reason"]["lines swallowed by an unterminated quote"]["rows"] == 1
+    assert (p["rows_read"], p["rows_aggregated"] + p["rows_filtered_out"]) == (30, 28)
+
+
 def test_truncated_zip_names_the_file(dump, tmp_path):
     source = dump / "sor-global-2025-06-29-full.zip"
     broken = tmp_path / source.name
@@ -172,8 +241,8 @@ def test_truncated_zip_names_the_file(dump, tmp_path):
 
 
 def test_missing_column_names_file_and_column(tmp_path):
-    frame = day_table(dt.date(2025, 7, 2), 20, seed=1, light=False, malformed_share=0).to_pandas()
-    frame.drop(columns=["category"]).to_csv(tmp_path / "nocat.csv", index=False)
+    frame = day_frame(dt.date(2025, 7, 2), 20, seed=1, rates=Rates(0, 0, 0, 0))
+    _write(tmp_path / "nocat.csv", frame.drop(columns=["category"]))
     with pytest.raises(SorError, match=r"nocat.csv: missing column\(s\) category"):
         aggregate_duckdb(tmp_path / "nocat.csv")
 
@@ -185,26 +254,62 @@ def test_unreadable_file_stops_the_run(tmp_path):
 
 
 def test_malformed_values_are_counted_never_dropped(tmp_path):
-    frame = day_table(dt.date(2025, 7, 2), 50, seed=3, light=False, malformed_share=0).to_pandas()
+    frame = day_frame(dt.date(2025, 7, 2), 50, seed=3, rates=Rates(0, 0, 0, 0))
     frame.loc[0, "application_date"] = "02/07/2025"
     frame.loc[1, "territorial_scope"] = "DE,FR"
     frame.loc[2, "category"] = "STATEMENT_CATEGORY_MADE_UP"
     frame.loc[3, "decision_visibility"] = '["DECISION_VISIBILITY_CONTENT_REMOVED"'
-    # several faults in one row: the first in the order date, values, arrays is reported
-    frame.loc[4, ["application_date", "category"]] = ["2025-13-01", "STATEMENT_CATEGORY_MADE_UP"]
+    # several faults in one row: the first in the order uuid, date, values, arrays is reported
+    frame.loc[4, ["application_date", "category"]] = ["2025-13-01 00:00:00", "STATEMENT_CATEGORY_MADE_UP"]
     frame.loc[5, ["source_type", "content_type", "territorial_scope"]] = ["SOURCE_PIGEON", "[x]", "DE"]
     frame.loc[6, ["content_type", "territorial_scope"]] = ['["CONTENT_TYPE_TEXT",', "DE"]
-    frame.to_csv(tmp_path / "bad.csv", index=False)
-    result = aggregate_duckdb(tmp_path / "bad.csv")
+    frame.loc[7, "territorial_scope"] = '["US"]'  # not a code the database accepts
+    frame.loc[8, "uuid"] = "not-a-uuid"
+    result = aggregate_duckdb(_write(tmp_path / "bad.csv", frame))
     reasons = {k: v["rows"] for k, v in result.provenance["rejected_by_reason"].items()}
-    assert reasons == {"malformed application_date": 2, "malformed territorial_scope array": 1,
-                       "unknown category": 1, "malformed decision_visibility array": 1, "unknown source_type": 1,
-                       "malformed content_type array": 1}
-    assert result.provenance["rows_aggregated"] == 43
+    assert reasons == {"malformed application_date": 2, "malformed territorial_scope array": 2,
+                       "unknown category (v2)": 1, "malformed or unknown decision_visibility array (v2)": 1,
+                       "unknown source_type (v2)": 1, "malformed or unknown content_type array (v2)": 1,
+                       "malformed uuid": 1}
+    assert result.provenance["rows_aggregated"] == 41
+
+
+# -- the cache ---------------------------------------------------------------------------------
+def test_the_cache_is_per_file_and_keyed_by_engine_and_reader(dump, tmp_path, monkeypatch):
+    folder = tmp_path / "days"
+    folder.mkdir()
+    for name in ("sor-global-2025-06-29-full.zip", "sor-global-2025-06-30-full.zip"):
+        shutil.copy(dump / name, folder / name)
+    cache = tmp_path / "cache"
+    first = aggregate(folder, cache_dir=cache)
+    assert first.provenance["cache"] == {"files_reused": 0, "files_read": 2}
+    shutil.copy(dump / "sor-global-2025-07-01-full.zip", folder)
+    read = []
+    real = sor.duckdb_files
+    monkeypatch.setattr(sor, "ENGINES", {**sor.ENGINES, "duckdb": lambda files, filters: read.extend(files)
+                                         or real(files, filters)})
+    second = aggregate(folder, cache_dir=cache)
+    assert [p.name for p in read] == ["sor-global-2025-07-01-full.zip"]  # adding a day reads that day only
+    assert second.provenance["cache"] == {"files_reused": 2, "files_read": 1}
+    pd.testing.assert_frame_equal(second.table, aggregate_duckdb(folder).table)
+    (folder / "sor-global-2025-06-29-full.zip").rename(folder / "renamed.zip")
+    assert "renamed.zip" in [f["name"] for f in aggregate(folder, cache_dir=cache).provenance["files"]]
+    keys = {sor.cache_key(folder / "renamed.zip", Filters(), engine) for engine in ("duckdb", "spark")}
+    monkeypatch.setattr(sor, "READER_VERSION", "next")
+    keys.add(sor.cache_key(folder / "renamed.zip", Filters(), "duckdb"))
+    assert len(keys) == 3
+
+
+def test_file_results_survive_the_cache_round_trip(dump):
+    result = sor.duckdb_files([dump / "sor-global-2025-06-29-full.zip"])[0]
+    again = FileResult.from_json(result.to_json())
+    assert again.record == result.record and isinstance(again.record, FileRecord)
+    pd.testing.assert_frame_equal(sor._finish([again], Filters()).table, sor._finish([result], Filters()).table)
 
 
 # -- into the workbook -----------------------------------------------------------------------
-def test_a_module_proxy_counted_from_the_database():
+def test_a_module_proxy_counted_from_the_database(monkeypatch, tmp_path):
+    monkeypatch.setenv("DSARISK_CACHE_DIR", str(tmp_path))  # counted now, not read from an earlier run
     item = load_year(2024).modules["prohibited-controlled-products"]
     proxy = next(p for p in item.probability.proxies if p.id == "sor-statements")
     expected = aggregate_duckdb(PROJECT_ROOT / "data/sor/sample", Filters(
@@ -215,13 +320,31 @@ def test_a_module_proxy_counted_from_the_database():
 
 
 def test_cli_synth_and_aggregate(tmp_path, capsys):
-    assert main(["sor", "synth", "--rows", "3000", "--days", "2", "--out", str(tmp_path / "d"), "--part-rows", "1000"]) == 0
-    assert main(["sor", "aggregate", str(tmp_path / "d"), "--out", str(tmp_path / "t.csv")]) == 0
+    assert main(["sor", "synth", "--rows", "3000", "--days", "2", "--out", str(tmp_path / "d"),
+                 "--part-rows", "1000"]) == 0
+    assert main(["sor", "aggregate", str(tmp_path / "d"), "--no-cache", "--out", str(tmp_path / "t.csv")]) == 0
     assert pd.read_csv(tmp_path / "t.csv")["statements"].sum() > 2_900
     assert '"rows_read": 3000' in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("args, message", [
+    (["synth", "--rows", "10", "--part-rows", "0"], "field 'part_rows': must be at least 1, not 0"),
+    (["synth", "--rows", "-5"], "field 'rows': must be at least 1, not -5"),
+    (["synth", "--rows", "10", "--escape-rate", "nan"], "field 'escape': the rate must be between 0 and 0.5"),
+    (["aggregate", "{data}", "--out", "{tmp}"], "field '--out': give a CSV file to write in an existing folder"),
+    (["aggregate", "{tmp}/missing"], "missing: no such file or folder"),
+])
+def test_cli_bad_sor_options_give_one_line_and_status_2(args, message, tmp_path, capsys):
+    argv = [a.format(tmp=tmp_path, data=PROJECT_ROOT / "data/sor/sample") for a in args]
+    if argv[0] == "synth":
+        argv += ["--out", str(tmp_path / "out")]
+    assert main(["sor", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
 # -- Spark -------------------------------------------------------------------------------------
+@functools.cache
 def _spark_unavailable() -> str | None:
     if shutil.which("java") is None:
         return "Spark path not run: no java on PATH (.ci/run installs openjdk-17-jre-headless)"
@@ -235,19 +358,25 @@ def _spark_unavailable() -> str | None:
     return None
 
 
-@pytest.mark.skipif(_spark_unavailable() is not None, reason=str(_spark_unavailable()))
+SPARK = pytest.mark.skipif(_spark_unavailable() is not None, reason=str(_spark_unavailable()))
+
+
+@SPARK
 def test_spark_runs_the_same_sql_with_the_same_result(dump):
-    duck, spark = aggregate_duckdb(dump), aggregate_spark(dump)
+    one_day = dump / "sor-global-2025-07-01-full.zip"
+    duck, spark = aggregate_duckdb(one_day), aggregate_spark(one_day)
     pd.testing.assert_frame_equal(duck.table, spark.table, check_dtype=False)
-    for key in ("rows_read", "rows_rejected", "rows_filtered_out", "rows_aggregated", "rejected_by_reason"):
+    for key in ("rows_read", "rows_rejected", "rows_filtered_out", "rows_aggregated", "rows_duplicate",
+                "rejected_by_reason"):
         assert duck.provenance[key] == spark.provenance[key], key
     assert spark.provenance["engine"].startswith("spark")
 
 
-def test_transparency_database_notebook_executes(tmp_path):
+def test_transparency_database_notebook_executes(tmp_path, monkeypatch):
     import nbformat
     import papermill
 
+    monkeypatch.setenv("DSARISK_CACHE_DIR", str(tmp_path / "cache"))
     output = tmp_path / "80.ipynb"
     papermill.execute_notebook(str(PROJECT_ROOT / "notebooks/80_transparency_database.ipynb"), str(output),
                                kernel_name="python3", progress_bar=False)
@@ -256,3 +385,17 @@ def test_transparency_database_notebook_executes(tmp_path):
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 2
     html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
     assert "Rejected rows, never dropped silently" in html and "Sample Marketplace: profile per risk module" in html
+
+
+@pytest.mark.parametrize("value, written", [
+    ("TikTok", "TikTok"),
+    ("Google Shopping", '"Google Shopping"'),
+    ('["A","B"]', '"[""A"",""B""]"'),
+    ('said \\"no\\"', '"said \\"no\\""'),  # after PHP's escape character a quote is not doubled
+    ('a\\\\"b', '"a\\\\"b"'),  # nor after two of them
+    ('\\""', '"\\""""'),  # the second quote is doubled again
+    ("tab\there", '"tab\there"'),
+    ("", ""),
+])
+def test_the_writer_follows_php_fputcsv(value, written):
+    assert sor_synth.php_field(value) == written

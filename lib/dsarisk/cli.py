@@ -175,11 +175,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_sor_synth(args: argparse.Namespace) -> int:
     """Write a deterministic synthetic statement-of-reasons dump."""
-    from .sources.sor_synth import synthesize
+    from .sources.sor_synth import Rates, synthesize
 
+    rates = Rates(malformed=args.malformed_rate, duplicate=args.duplicate_rate, escape=args.escape_rate,
+                  bad_bytes=args.bad_bytes_rate)
     files = synthesize(args.out, rows=args.rows, days=args.days, seed=args.seed, light=args.light,
-                       part_rows=args.part_rows, start=_date(args.start, "--start"))
-    print(f"wrote {len(files)} daily dump(s), {args.rows:,} statements, to {args.out}")
+                       part_rows=args.part_rows, start=_date(args.start, "--start"), rates=rates)
+    print(f"wrote {len(files)} daily dump(s), {args.rows:,} rows, to {args.out}")
     return 0
 
 
@@ -187,15 +189,37 @@ def cmd_sor_aggregate(args: argparse.Namespace) -> int:
     """Aggregate statements of reasons per platform, module and month."""
     from .sources.sor import Filters, aggregate
 
+    out = Path(args.out) if args.out else None
+    if out is not None and (out.is_dir() or not out.parent.is_dir()):
+        raise InputError("give a CSV file to write in an existing folder", file=out, field="--out")
     filters = Filters(platforms=tuple(args.platform) if args.platform else None, start=_date(args.start, "--start"),
                       end=_date(args.end, "--end"), eu_only=not args.any_territory)
-    result = aggregate(args.path, filters, engine=args.engine)
-    if args.out:
-        result.table.to_csv(args.out, index=False)
-    else:
+    result = aggregate(args.path, filters, engine=args.engine, **({"cache_dir": None} if args.no_cache else {}))
+    if out is None:
         print(result.table.to_csv(index=False), end="")
+    else:
+        try:
+            result.table.to_csv(out, index=False)
+        except OSError as exc:
+            raise InputError(f"cannot write ({exc.strerror})", file=out, field="--out") from None
     print(json.dumps({k: v for k, v in result.provenance.items() if k != "files"} | {
         "files": len(result.provenance["files"])}, indent=2), file=sys.stderr)
+    return 0
+
+
+def cmd_sor_download(args: argparse.Namespace) -> int:
+    """Fetch daily dumps, each checked against its .sha1; complete days are skipped."""
+    from .sources.sor_download import download
+
+    start, end = _date(args.start, "--start"), _date(args.end, "--end")
+
+    def progress(name: str, done: int, total: int | None) -> None:
+        share = f" {100 * done / total:5.1f} %" if total else ""
+        print(f"\r{name}: {done / 1e6:,.1f} MB{share}", end="", file=sys.stderr, flush=True)
+
+    files = download(start=start, end=end, to=args.to, platform=args.platform, variant=args.variant,
+                     progress=progress, **({"base_url": args.base_url} if args.base_url else {}))
+    print(f"\n{len(files)} dump(s) complete in {args.to}", file=sys.stderr)
     return 0
 
 
@@ -266,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--light", action="store_true", help="write light dumps (no free-text columns)")
     synth.add_argument("--part-rows", type=int, default=100_000, help="rows per CSV part")
     synth.add_argument("--start", default="2025-06-29", help="first day (the default spans the switch to schema v2)")
+    for name, default, what in (("malformed", 0.002, "malformed values"), ("duplicate", 0.0005, "repeated statements"),
+                                ("escape", 0.0002, 'PHP \\" escapes'), ("bad-bytes", 0.0001, "invalid UTF-8 bytes")):
+        synth.add_argument(f"--{name}-rate", type=float, default=default, help=f"share of rows with {what}")
     synth.set_defaults(handler=cmd_sor_synth)
     agg = sor_commands.add_parser("aggregate", help="aggregate a dump per platform, module and month")
     agg.add_argument("path", help="a dump file or a folder of them")
@@ -275,7 +302,16 @@ def build_parser() -> argparse.ArgumentParser:
     agg.add_argument("--end", help="last application date, YYYY-MM-DD")
     agg.add_argument("--any-territory", action="store_true", help="do not require an EU/EEA territorial scope")
     agg.add_argument("--out", help="write the table to this CSV instead of standard output")
+    agg.add_argument("--no-cache", action="store_true", help="read every file again (no cached result)")
     agg.set_defaults(handler=cmd_sor_aggregate)
+    fetch = sor_commands.add_parser("download", help="fetch daily dumps, each checked against its .sha1")
+    fetch.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
+    fetch.add_argument("--end", required=True, help="last day, YYYY-MM-DD")
+    fetch.add_argument("--platform", default="global", help="'global' (every platform) or a platform's slug")
+    fetch.add_argument("--variant", choices=("full", "light"), default="full")
+    fetch.add_argument("--to", required=True, help="folder to write the dumps to")
+    fetch.add_argument("--base-url", default=None, help="download location (default: the official one)")
+    fetch.set_defaults(handler=cmd_sor_download)
     return parser
 
 

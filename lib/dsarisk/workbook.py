@@ -487,7 +487,9 @@ class SorBook:
                                 or [{"reason": "none", "rows": 0, "examples": ""}])
         counts = (f"{p['engine']}: {p['rows_read']:,} rows read, {p['rows_rejected']:,} rejected, "
                   f"{p['rows_filtered_out']:,} left out by the filters ({p['filters']}), "
-                  f"{p['rows_aggregated']:,} aggregated.")
+                  f"{p['rows_duplicate']:,} duplicates (a uuid already read in the same dump file), "
+                  f"{p['rows_aggregated']:,} aggregated. Kept after repair: "
+                  + ("; ".join(f"{r}: {e['rows']:,}" for r, e in p["repaired_by_reason"].items()) or "none") + ".")
         return Html(paragraph(counts, heading="Provenance.").markup + table(files, caption="Files").markup
                     + table(rejected, caption="Rejected rows, never dropped silently").markup)
 

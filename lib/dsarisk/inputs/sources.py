@@ -30,7 +30,8 @@ def resolve_sor(item: ModuleInput, year_dir: Path, path: Path, module: str) -> M
         incidents = counted.proxy(platform=ref.platform, module=ref.module or module)
         files = ", ".join(f"{f['name']} (sha256 {f['sha256'][:12]})" for f in counted.provenance["files"])
         source = (f"{proxy.source}: {incidents:,} statements of {ref.platform} mapped to {ref.module or module}, "
-                  f"{counted.provenance['rows_read']:,} rows read, {counted.provenance['rows_rejected']:,} rejected; "
+                  f"{counted.provenance['rows_read']:,} rows read, {counted.provenance['rows_rejected']:,} rejected, "
+                  f"{counted.provenance['rows_duplicate']:,} duplicates; "
                   f"files {files}")
         proxies.append(proxy.model_copy(update={"incidents": Value(float(incidents)), "source": source}))
     return validated(ModuleInput, {**item.model_dump(), "probability": {
