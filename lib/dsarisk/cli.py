@@ -135,7 +135,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     update, stop = _progress_printer() if args.progress else (None, lambda: None)
     try:
         result = run_year(args.year, data_dir=args.data_dir, out_dir=args.out_dir, jobs=args.jobs,
-                          public=args.public, progress=update, command=["dsarisk", *sys.argv[1:]])
+                          public=args.public, progress=update, command=["dsarisk", *sys.argv[1:]],
+                          formats=args.formats)
     finally:
         stop()
     print(f"report written to {result.folder / 'report.html'} in {result.seconds:.1f} s")
@@ -228,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out-dir", help="where <year>/ is written (default: the project's reports/)")
     run.add_argument("--jobs", type=int, help="notebooks run at once (default: the number of cores)")
     run.add_argument("--public", action="store_true", help="build the non-confidential version")
+    run.add_argument("--formats", default="html",
+                     help="report formats, comma-separated among html, xlsx, pdf (default: html)")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="print no progress")
     run.set_defaults(handler=cmd_run)
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from .engine import Job, JobOutcome, execute_all, skip_iri_format_checker, worker_pool
 from .exceptions import PipelineError
+from .exports import export_formats, write_exports
 from .hashing import sha256_file
 from .inputs import YearInputs, load_year
 from .paths import NOTEBOOKS_DIR, REPORTS_DIR
@@ -236,6 +237,7 @@ def run_year(
     notebooks_dir: Path = NOTEBOOKS_DIR,
     progress: Callable[[str, int, int], None] | None = None,
     command: list[str] | None = None,
+    formats: str | Iterable[str] = ("html",),
 ) -> RunResult:
     """Execute every module notebook and the summary for ``year`` and write the report folder.
 
@@ -252,6 +254,9 @@ def run_year(
         Build the non-confidential version.
     progress : callable, optional
         Called as ``progress(name, done, total)`` after each notebook.
+    formats : str or iterable of str
+        Report formats among ``html``, ``xlsx``, ``pdf`` (``report.html`` is always written);
+        ``ratings.csv`` is written in any case.
 
     Raises
     ------
@@ -261,6 +266,7 @@ def run_year(
         When a notebook fails, naming the module, the cell and the error.
     """
     started_at, clock = dt.datetime.now(dt.UTC), time.perf_counter()
+    formats = export_formats(formats)
     workers = jobs or os.cpu_count() or 1
     pool = worker_pool(workers)  # the workers start while the inputs are validated
     try:
@@ -305,6 +311,7 @@ def run_year(
         shutil.rmtree(results)
         (staging / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         report.write(staging / "report.html")
+        write_exports(staging, summary=summary, methodology=inputs.methodology, formats=formats)
         manifest = _manifest(inputs, job_list, outcomes, command=command or [Path(sys.argv[0]).name, *sys.argv[1:]],
                              started=started_at, public=public)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
