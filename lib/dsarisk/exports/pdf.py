@@ -24,22 +24,22 @@ PRINT_CSS = """
 @page {
   size: A4;
   margin: 20mm 14mm 16mm 14mm;
-  @top-left { content: element(running-header); vertical-align: bottom; }
+  @top-left { content: element(header-left); vertical-align: bottom; border-bottom: 0.5pt solid #90a4ae; }
+  @top-right { content: element(header-right); vertical-align: bottom; border-bottom: 0.5pt solid #90a4ae; }
   @bottom-right { content: "page " counter(page) " of " counter(pages); font: 8pt "DejaVu Sans", sans-serif;
                   color: #455a64; }
 }
 html { font: 9pt/1.35 "DejaVu Sans", sans-serif; color: #212121; }
-.dsarisk-running { position: running(running-header); font-size: 8pt; color: #455a64; width: 100%;
-                   border-bottom: 0.5pt solid #90a4ae; padding-bottom: 1mm; }
-.dsarisk-running .mark { float: right; font-weight: bold; }
-.dsarisk-running.public .mark { color: #1b5e20; }
-.dsarisk-running.internal .mark { color: #b71c1c; }
+.dsarisk-running { font-size: 8pt; color: #455a64; padding-bottom: 1mm; }
+.dsarisk-running.left { position: running(header-left); }
+.dsarisk-running.right { position: running(header-right); text-align: right; font-weight: bold; }
+.dsarisk-running.right.public { color: #1b5e20; }
+.dsarisk-running.right.internal { color: #b71c1c; }
 h1 { font-size: 16pt; margin: 0 0 3mm 0; }
 h2 { font-size: 12pt; margin: 5mm 0 2mm 0; break-after: avoid; }
 .jp-MarkdownCell { break-after: avoid; }  /* a heading cell stays with the output it introduces */
 h3, h4 { font-size: 10pt; break-after: avoid; }
 a { color: inherit; text-decoration: none; }
-a.anchor-link { display: none; }
 nav.dsarisk-toc { border: 0.5pt solid #cfd8dc; background: #f5f7f8; padding: 2mm 6mm; }
 nav.dsarisk-toc ol { padding-left: 6mm; }
 nav.dsarisk-toc li { margin: 1mm 0; }
@@ -62,6 +62,8 @@ pre { white-space: pre-wrap; font: 7.5pt "DejaVu Sans Mono", monospace; }
 _STYLE_OR_SCRIPT = re.compile(r"<(style|script)\b[^>]*>.*?</\1\s*>|<link\b[^>]*>", re.DOTALL | re.IGNORECASE)
 _BODY = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 _HEAD = re.compile(r"<head\b[^>]*>", re.IGNORECASE)
+_HEADING_ID = re.compile(r"(<h[1-6])\s+id=\"[^\"]*\"")
+_ANCHOR_LINK = re.compile(r'<a class="anchor-link" href="[^"]*">[^<]*</a>')
 
 
 class ExportError(DsariskError):
@@ -86,10 +88,11 @@ def print_html(page: str, *, summary: Mapping[str, Any]) -> str:
                    for name, value in (("description", mark), ("author", summary["platform"]),
                                        ("keywords", f"DSA, systemic risk, {summary['year']}, {summary['version']}"),
                                        ("generator", "dsarisk")))
-    running = (f'<div class="dsarisk-running {"public" if public else "internal"}">'
-               f'<span class="mark">{html.escape(mark)}</span>'
-               f'{html.escape(str(summary["platform"]))} · {summary["year"]}</div>')
+    running = (f'<div class="dsarisk-running left">{html.escape(str(summary["platform"]))} · {summary["year"]}</div>'
+               f'<div class="dsarisk-running right {"public" if public else "internal"}">{html.escape(mark)}</div>')
     page = _STYLE_OR_SCRIPT.sub("", page)
+    # each module repeats its headings: their ids (and the links to them) go, the sections' anchors stay
+    page = _ANCHOR_LINK.sub("", _HEADING_ID.sub(r"\1", page))
     page = re.sub(r"<title>.*?</title>", lambda _: f"<title>{html.escape(title)}</title>", page, count=1,
                   flags=re.DOTALL)
     page = _HEAD.sub(lambda m: m.group(0) + meta, page, count=1)
@@ -110,7 +113,8 @@ def write_pdf(path: Path, *, html: Path, summary: Mapping[str, Any]) -> Path:
     Raises
     ------
     ExportError
-        When WeasyPrint cannot load its system libraries (pango).
+        When WeasyPrint cannot load its system libraries (pango), or the page refers to
+        anything but inline ``data:`` URLs.
     """
     try:
         import weasyprint
@@ -120,5 +124,8 @@ def write_pdf(path: Path, *, html: Path, summary: Mapping[str, Any]) -> Path:
     fetcher = offline_fetcher()
     document = weasyprint.HTML(string=print_html(html.read_text(encoding="utf-8"), summary=summary),
                                url_fetcher=fetcher)
-    document.write_pdf(path, stylesheets=[weasyprint.CSS(string=PRINT_CSS, url_fetcher=fetcher)])
+    try:
+        document.write_pdf(path, stylesheets=[weasyprint.CSS(string=PRINT_CSS, url_fetcher=fetcher)])
+    except weasyprint.urls.FatalURLFetchingError as exc:
+        raise ExportError(f"the PDF export fetches nothing, and the report asked for a resource: {exc}") from None
     return path
