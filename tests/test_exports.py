@@ -215,7 +215,8 @@ def test_pdf_pages_marks_and_table_of_contents(exports, public):
         assert MARK[public] in text and MARK[not public] not in text, number
         assert f"page {number} of {len(pages)}" in text, number
         body = text.replace(MARK[public], "").replace(f"page {number} of {len(pages)}", "")
-        assert len(body.split()) > 12 or page.images, f"page {number} is blank"
+        drawn = page.get_contents().get_data().count(b" Do")  # images (the resources list every page's)
+        assert len(body.split()) > 12 or drawn, f"page {number} is blank"
     summary = json.loads((exports[public] / "summary.json").read_text())
     assert summary["platform"].split()[0] in pages[1]  # the running header
     titles = [record["title"] for record in summary["modules"].values()]
@@ -254,7 +255,7 @@ def test_pdf_pages_render_with_content(exports, tmp_path):
         grey = Image.open(path).convert("L")
         width, height = grey.size
         body = grey.crop((0, height // 10, width, height - height // 12))  # without header and footer
-        dark = sum(1 for pixel in body.getdata() if pixel < 200)
+        dark = sum(body.histogram()[:200])  # pixels darker than light grey
         assert dark > 0.01 * body.width * body.height, f"{path.name} is (nearly) blank"
 
 
