@@ -38,6 +38,7 @@ html { font: 9pt/1.35 "DejaVu Sans", sans-serif; color: #212121; }
 h1 { font-size: 16pt; margin: 0 0 3mm 0; }
 h2 { font-size: 12pt; margin: 5mm 0 2mm 0; break-after: avoid; }
 .jp-MarkdownCell { break-after: avoid; }  /* a heading cell stays with the output it introduces */
+.jp-Collapser { display: none; }  /* empty, it would give a page break inside the next cell, after the heading */
 h3, h4 { font-size: 10pt; break-after: avoid; }
 a { color: inherit; text-decoration: none; }
 nav.dsarisk-toc { border: 0.5pt solid #cfd8dc; background: #f5f7f8; padding: 2mm 6mm; }
