@@ -25,7 +25,7 @@ help: ## list the targets
 .PHONY: sysdeps
 sysdeps: ## install the system libraries of the PDF export (Debian, as root) when missing
 	@if ! $(PYTHON) -c "import ctypes.util as u, sys; sys.exit(not u.find_library('pangoft2-1.0'))" \
-	    || ! fc-list 2>/dev/null | grep -qi dejavu || ! command -v pdftoppm >/dev/null; then \
+	    || [ ! -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || ! command -v pdftoppm >/dev/null; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	    echo "installing $(PDF_PACKAGES)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(PDF_PACKAGES) >/dev/null; \
