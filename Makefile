@@ -9,7 +9,10 @@ STAMP := $(VENV)/.installed-stamp
 YEAR ?= 2024
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-$(STAMP): pyproject.toml
+# The PDF export (WeasyPrint) needs pango and a font; its tests turn pages into PNG with pdftoppm.
+PDF_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils
+
+$(STAMP): pyproject.toml | sysdeps
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -18,6 +21,19 @@ $(STAMP): pyproject.toml
 .PHONY: help
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.PHONY: sysdeps
+sysdeps: ## install the system libraries of the PDF export (Debian, as root) when missing
+	@if ! $(PYTHON) -c "import ctypes.util as u, sys; sys.exit(not u.find_library('pangoft2-1.0'))" \
+	    || [ ! -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || ! command -v pdftoppm >/dev/null; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing $(PDF_PACKAGES)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(PDF_PACKAGES) >/dev/null; \
+	  else \
+	    echo "note: pango, fonts or pdftoppm missing and not installable here (run as root on Debian:" \
+	         "apt-get install $(PDF_PACKAGES)); the PDF export and its tests are skipped" >&2; \
+	  fi; \
+	fi
 
 .PHONY: venv
 venv: $(STAMP) ## create .venv with the project and its dependencies

@@ -141,7 +141,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     update, stop = _progress_printer() if args.progress else (None, lambda: None)
     try:
         result = run_year(args.year, data_dir=args.data_dir, out_dir=args.out_dir, jobs=args.jobs,
-                          public=args.public, both=args.both, progress=update, command=["dsarisk", *sys.argv[1:]])
+                          public=args.public, both=args.both, progress=update, command=["dsarisk", *sys.argv[1:]],
+                          formats=args.formats)
     finally:
         stop()
     written = " and ".join(str(folder / "report.html") for folder in result.folders)
@@ -262,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     version.add_argument("--public", action="store_true", help="build the non-confidential version")
     version.add_argument("--both", action="store_true",
                          help="build the internal and the non-confidential version, sharing inputs and kernels")
+    run.add_argument("--formats", default="html",
+                     help="report formats, comma-separated among html, xlsx, pdf (default: html)")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="print no progress")
     run.set_defaults(handler=cmd_run)
 

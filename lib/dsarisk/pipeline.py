@@ -16,7 +16,7 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -25,6 +25,7 @@ from typing import Any
 from . import outdir
 from .engine import Job, JobOutcome, execute_all, skip_iri_format_checker, stop_pool, worker_pool
 from .exceptions import PipelineError
+from .exports import export_formats, write_exports
 from .hashing import sha256_file
 from .inputs import YearInputs, load_year
 from .paths import NOTEBOOKS_DIR, REPORTS_DIR
@@ -243,6 +244,7 @@ def run_year(
     notebooks_dir: Path = NOTEBOOKS_DIR,
     progress: Callable[[str, int, int], None] | None = None,
     command: list[str] | None = None,
+    formats: str | Iterable[str] = ("html",),
 ) -> RunResult:
     """Execute every module notebook and the summary for ``year`` and write the report folder.
 
@@ -262,6 +264,9 @@ def run_year(
         warm kernels. The result names the internal folder (``folders`` holds both).
     progress : callable, optional
         Called as ``progress(name, done, total)`` after each notebook.
+    formats : str or iterable of str
+        Report formats among ``html``, ``xlsx``, ``pdf`` (``report.html`` is always written);
+        ``ratings.csv`` is written in any case.
 
     Raises
     ------
@@ -274,6 +279,7 @@ def run_year(
     """
     started_at, clock = dt.datetime.now(dt.UTC), time.perf_counter()
     versions = (False, True) if both else (public,)
+    formats = export_formats(formats)
     workers = jobs or os.cpu_count() or 1
     pool = worker_pool(workers, warm_up=WARM_UP)  # workers and kernels start while the inputs are validated
     try:
@@ -286,7 +292,7 @@ def run_year(
         outdir.sweep_leftovers(out_root)
         built = [_build(inputs, version, pool=pool, workers=workers, out_root=out_root, notebooks_dir=notebooks_dir,
                         progress=progress, command=command or [Path(sys.argv[0]).name, *sys.argv[1:]],
-                        started_at=started_at, last=version == versions[-1])
+                        started_at=started_at, last=version == versions[-1], formats=formats)
                  for version in versions]
     except BaseException:
         stop_pool(pool)  # the notebooks still running, before their staging folder goes
@@ -301,7 +307,7 @@ def _folder_name(year: int, public: bool) -> str:
 
 def _build(inputs: YearInputs, public: bool, *, pool: Any, workers: int, out_root: Path, notebooks_dir: Path,
            progress: Callable[[str, int, int], None] | None, command: list[str], started_at: dt.datetime,
-           last: bool) -> tuple[Path, dict[str, JobOutcome]]:
+           last: bool, formats: Collection[str]) -> tuple[Path, dict[str, JobOutcome]]:
     """Execute one version's notebooks on ``pool`` in a staging folder, write its report and
     swap it into place; return the folder and the outcomes."""
     name = _folder_name(inputs.year, public)
@@ -340,6 +346,7 @@ def _build(inputs: YearInputs, public: bool, *, pool: Any, workers: int, out_roo
         shutil.rmtree(results)
         (staging / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         rendering = report.write(staging / "report.html")
+        write_exports(staging, summary=summary, methodology=inputs.methodology, formats=formats)
         manifest = _manifest(inputs, job_list, outcomes, command=command, started=started_at, public=public,
                              rendering=rendering)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

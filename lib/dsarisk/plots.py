@@ -56,7 +56,7 @@ def plain_text(function: _Function) -> _Function:
 _FALLBACK_COLORS = ["#2e7d32", "#9ccc65", "#fdd835", "#fb8c00", "#c62828", "#6a1b9a", "#212121"]
 
 
-def _colors(method: Methodology, scale: str, levels: Sequence[str]) -> list[str]:
+def level_colors(method: Methodology, scale: str, levels: Sequence[str]) -> list[str]:
     return [method.color_of(scale, level) or _FALLBACK_COLORS[i % len(_FALLBACK_COLORS)]  # type: ignore[arg-type]
             for i, level in enumerate(levels)]
 
@@ -143,7 +143,7 @@ def inherent_heatmap(method: Methodology, *, marks: Mapping[str, tuple[str, str]
     """
     plotter = _MatrixPlotter(grid=inherent_grid(method), rows=method.probability.labels,
                              columns=method.severity.labels, levels=method.inherent.labels,
-                             colors=_colors(method, "inherent", method.inherent.labels))
+                             colors=level_colors(method, "inherent", method.inherent.labels))
     return plotter.plot(marks=_grouped(marks), title=title, xlabel="Severity", ylabel="Probability")
 
 
@@ -153,7 +153,7 @@ def residual_heatmap(method: Methodology, *, marks: Mapping[str, tuple[str, str]
     # strongest first, so that the weakest effectiveness (the riskiest row) is drawn on top
     plotter = _MatrixPlotter(grid=residual_grid(method)[::-1], rows=method.effectiveness.labels[::-1],
                              columns=method.inherent.labels, levels=method.residual.labels,
-                             colors=_colors(method, "residual", method.residual.labels))
+                             colors=level_colors(method, "residual", method.residual.labels))
     return plotter.plot(marks=_grouped(marks), title=title, xlabel="Inherent risk",
                         ylabel="Mitigation effectiveness")
 

@@ -102,18 +102,16 @@ class ModuleBook:
         return table(pd.DataFrame(rows), caption="Risk registry")
 
     # -- 2. probability ------------------------------------------------------------------
+    def _proxy_rows(self) -> list[dict[str, str]]:
+        return [{"Proxy": proxy.label + (" (basis)" if proxy.id == self.item.probability.basis else ""),
+                 "Incidents": fmt(self.show.proxy_figure(proxy, "incidents"), public=self.public),
+                 "Volume": fmt(self.show.proxy_figure(proxy, "volume"), public=self.public),
+                 "Rate": fmt(self.show.proxy_figure(proxy, "rate"), public=self.public, decimals=3, unit=proxy.unit),
+                 "Period": str(proxy.period),
+                 "Source": proxy.source} for proxy in self.item.probability.proxies]
+
     def proxies(self) -> Html:
-        rows = []
-        for proxy in self.item.probability.proxies:
-            rows.append({
-                "Proxy": proxy.label + (" (basis)" if proxy.id == self.item.probability.basis else ""),
-                "Incidents": fmt(self.show.proxy_figure(proxy, "incidents"), public=self.public),
-                "Volume": fmt(self.show.proxy_figure(proxy, "volume"), public=self.public),
-                "Rate": fmt(self.show.proxy_figure(proxy, "rate"), public=self.public, decimals=3, unit=proxy.unit),
-                "Period": str(proxy.period),
-                "Source": proxy.source,
-            })
-        return table(pd.DataFrame(rows), caption="Probability proxies")
+        return table(pd.DataFrame(self._proxy_rows()), caption="Probability proxies")
 
     def probability(self) -> Html:
         scale = self.method.probability_scale(self.a.module)
@@ -125,18 +123,20 @@ class ModuleBook:
 
     # -- 3. severity ---------------------------------------------------------------------
     def severity(self) -> Html:
-        sev, result = self.item.severity, self.a.severity
-        hidden = not self.show.shows_severity_scores
-        rows = [{"Characteristic": name.capitalize(),
-                 "Score": REDACTED if hidden else getattr(sev, name).score,
-                 "Rationale": getattr(sev, name).rationale} for name in ("scope", "scale", "remediability")]
+        result, hidden = self.a.severity, not self.show.shows_severity_scores
         working = ("" if hidden else
                    f" The {result.aggregate} of the three is {result.raw:g}, rounded half up to {result.computed_score}.")
         text = f"Overall severity: {self._label('severity')}.{working}"
         if result.overridden:
             text += f" Overridden by the analyst: {result.rationale}"
-        return Html(table(pd.DataFrame(rows), caption="Severity (UN Guiding Principles)").markup
+        return Html(table(pd.DataFrame(self._severity_rows()), caption="Severity (UN Guiding Principles)").markup
                     + paragraph(text).markup)
+
+    def _severity_rows(self) -> list[dict[str, str | int]]:
+        sev, hidden = self.item.severity, not self.show.shows_severity_scores
+        return [{"Characteristic": name.capitalize(),
+                 "Score": REDACTED if hidden else getattr(sev, name).score,
+                 "Rationale": getattr(sev, name).rationale} for name in ("scope", "scale", "remediability")]
 
     # -- 4. inherent ---------------------------------------------------------------------
     def inherent_heatmap(self) -> Chart:
@@ -144,13 +144,15 @@ class ModuleBook:
                              title=f"Inherent risk: {self.a.title} is {self._label('inherent')}")
 
     # -- 5. questionnaire ----------------------------------------------------------------
-    def questionnaire(self) -> Html:
+    def _questionnaire_rows(self) -> list[dict[str, str | None]]:
         labels = [m.label for m in self.method.maturity]
         hidden = not self.show.shows_rating("effectiveness")
-        rows = [{"Area": area, "Measure": m.id, "Question": m.question,
+        return [{"Area": area, "Measure": m.id, "Question": m.question,
                  "Maturity": REDACTED if hidden else canonical_label(m.maturity, labels), "Weight": f"{m.weight:g}",
                  "Art. 35(1)": ", ".join(m.art35)} for area, m in self.item.measures]
-        return table(pd.DataFrame(rows), caption="Mitigation questionnaire (DTSP maturity)")
+
+    def questionnaire(self) -> Html:
+        return table(pd.DataFrame(self._questionnaire_rows()), caption="Mitigation questionnaire (DTSP maturity)")
 
     def questionnaire_chart(self) -> Chart:
         labels = [m.label for m in self.method.maturity]
@@ -216,10 +218,12 @@ class ModuleBook:
     def roadmap(self) -> Html:
         if not self.item.roadmap:
             return paragraph("No future mitigations recorded.", heading="Roadmap.")
-        rows = [{"Art. 35(1)": f"({letter}) {ART35_1[letter]}", "Measure": item.measure, "Id": item.id}
-                for item in self.item.roadmap for letter in item.art35]
-        frame = pd.DataFrame(rows).sort_values(["Art. 35(1)", "Id"], kind="stable")
+        frame = pd.DataFrame(self._roadmap_rows()).sort_values(["Art. 35(1)", "Id"], kind="stable")
         return table(frame, caption="Roadmap by Article 35(1) measure category")
+
+    def _roadmap_rows(self) -> list[dict[str, str]]:
+        return [{"Art. 35(1)": f"({letter}) {ART35_1[letter]}", "Measure": item.measure, "Id": item.id}
+                for item in self.item.roadmap for letter in item.art35]
 
     # -- yearly cycle --------------------------------------------------------------------
     def commitments(self) -> Html:
@@ -229,11 +233,13 @@ class ModuleBook:
             return paragraph("No commitments from a previous year.", heading="Commitments.")
         counts = Counter(c.status for c in items)
         summary = ", ".join(f"{counts[s]} {s}" for s in COMMITMENT_STATUSES if counts[s])
-        rows = [{"Commitment": c.id, "Measure": c.measure, "Status": c.status, "Evidence": c.evidence,
-                 "Implemented by": ", ".join(c.implemented_by) or "–"} for c in items]
         return Html(paragraph(f"{len(items)} commitment(s) from last year's roadmap: {summary}.",
                               heading="Commitments.").markup
-                    + table(pd.DataFrame(rows), caption="Last year's roadmap, followed up").markup)
+                    + table(pd.DataFrame(self._commitment_rows()), caption="Last year's roadmap, followed up").markup)
+
+    def _commitment_rows(self) -> list[dict[str, str]]:
+        return [{"Commitment": c.id, "Measure": c.measure, "Status": c.status, "Evidence": c.evidence,
+                 "Implemented by": ", ".join(c.implemented_by) or "–"} for c in self.item.commitments]
 
     def changes(self) -> Html:
         """Since last year: maturity moves, measures and proxies added, removed or changed."""
@@ -257,6 +263,16 @@ class ModuleBook:
         return banner(f"<strong>{len(findings)} data quality finding(s)</strong><ul>{items}</ul>", kind="warn")
 
     # -- results -------------------------------------------------------------------------
+    def register(self) -> dict[str, object]:
+        """The module's tables as the report shows them (redacted alike), and its place in each
+        matrix where the report marks it: what the XLSX and CSV exports are built from."""
+        positions = {kind: place({self.a.module: self.a}, self.public).get(SHORT_NAMES.get(self.a.module, self.a.module))
+                     for kind, (_, place, _, _) in _MATRICES.items()}
+        return {"short_name": SHORT_NAMES.get(self.a.module, self.a.module), "positions": positions,
+                "proxies": self._proxy_rows(), "severity": self._severity_rows(),
+                "questionnaire": self._questionnaire_rows(), "roadmap": self._roadmap_rows(),
+                "commitments": self._commitment_rows()}
+
     def save_results(self, output_dir: str | Path | None) -> Html:
         """Write ``<output_dir>/<module>.json`` for the report; nothing when ``output_dir`` is None."""
         if output_dir is None:
@@ -264,7 +280,7 @@ class ModuleBook:
         path = Path(output_dir) / f"{self.a.module}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         record = {"year": self.a.year, "module": self.a.module, "public": self.public,
-                  **self.a.to_json(public=self.public)}
+                  **self.a.to_json(public=self.public), "register": self.register()}
         path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         return paragraph(f"Results written to {path.name}.")
 
