@@ -50,7 +50,12 @@ def _next_period(period: dict[str, Any]) -> dict[str, str]:
 def scaffold_module(data: dict[str, Any]) -> dict[str, Any]:
     """Next year's module file from this year's: figures cleared, roadmap -> commitments."""
     module = copy.deepcopy(data)
-    for proxy in module.get("probability", {}).get("proxies", []):
+    rated = [module, module.get("post_control") or {}]
+    for probability in (part.get("probability") or {} for part in rated):
+        if "level" in probability:  # a judged level is a judgement of the period, like a figure
+            probability["level"] = TO_UPDATE
+    proxies = [proxy for part in rated for proxy in (part.get("probability") or {}).get("proxies", [])]
+    for proxy in proxies:
         for key in PROXY_FIGURES:
             if key in proxy:
                 proxy[key] = _to_update(proxy[key])
@@ -93,7 +98,8 @@ def new_year(year: int, *, source: int, data_dir: str | Path | None = None,
     staging = Path(tempfile.mkdtemp(prefix=f".{year}.new-", dir=root))
     try:
         (staging / "assessment.yaml").write_text(header + yaml.safe_dump(assessment, sort_keys=False), encoding="utf-8")
-        for module_id in assessment.get("modules", []):
+        for entry in assessment.get("modules", []):
+            module_id = entry["id"] if isinstance(entry, dict) else entry
             data = read_yaml(origin / f"{module_id}.yaml", InputError, module=module_id)
             (staging / f"{module_id}.yaml").write_text(
                 header + yaml.safe_dump(scaffold_module(data), sort_keys=False, width=100, allow_unicode=True),

@@ -185,9 +185,12 @@ class ResidualSpec(_LevelScale):
     ``matrix`` looks the cell up; ``product`` multiplies the inherent value by
     the effectiveness level's ``factor``; ``reduction`` multiplies it by
     ``1 - effectiveness % / 100``. Both numeric methods are banded by ``bands``.
+    ``post_control`` ignores effectiveness: the module re-assesses probability and severity
+    on post-control data, and the residual is read from ``matrix`` (rows probability, columns
+    severity) or, without a matrix, bands the product of their scores.
     """
 
-    method: Literal["matrix", "product", "reduction"] = "matrix"
+    method: Literal["matrix", "product", "reduction", "post_control"] = "matrix"
     matrix: dict[str, list[str]] | None = None
     inherent_value: Literal["score", "level"] = "level"
     bands: list[ScoreBand] | None = None
@@ -269,6 +272,9 @@ class Methodology(_Strict):
                 "inherent_value: score needs an inherent method product (a matrix gives no score)",
                 field="residual.inherent_value",
             )
+        if spec.method == "post_control":
+            self._check_post_control()
+            return
         if spec.method == "matrix":
             if spec.matrix is None:
                 raise MethodologyError("method matrix needs a matrix", field="residual.matrix")
@@ -300,6 +306,26 @@ class Methodology(_Strict):
             lowest = 0.0
         self._check_bands_cover(spec.bands, levels, lowest=lowest, what="value", field="residual.bands")
 
+    def _check_post_control(self) -> None:
+        spec, probability, levels = self.residual, self.probability.labels, self.residual.labels
+        if spec.inherent_value != "level":
+            raise MethodologyError("a post_control residual reads no inherent value", field="residual.inherent_value")
+        if spec.matrix is not None:
+            if spec.bands:
+                raise MethodologyError("give a matrix or bands, not both", field="residual.bands")
+            _check_matrix(spec.matrix, probability, len(self.severity.labels), levels, "residual.matrix")
+            if not self.allow_non_monotonic:
+                grid = [[levels.index(c) for c in spec.matrix[row]] for row in probability]
+                _check_monotone(grid, rising_rows=True, rising_cols=True, field="residual.matrix")
+            return
+        if not spec.bands:
+            raise MethodologyError("method post_control needs a matrix or bands over probability x severity",
+                                   field="residual.bands")
+        _check_thresholds(spec.bands, "residual.bands", start_at_zero=False)
+        for band in spec.bands:
+            _canonical(band.label, levels, "residual.bands")
+        self._check_bands_cover(spec.bands, levels, lowest=1, what="score", field="residual.bands")
+
     def _check_bands_cover(self, bands: Sequence[Band | ScoreBand], levels: list[str], *, lowest: float,
                            what: str, field: str) -> None:
         """The first band must cover ``lowest``, and the bands' levels must not fall."""
@@ -315,6 +341,12 @@ class Methodology(_Strict):
         if module is not None and module in self.probability_by_module:
             return self.probability_by_module[module]
         return self.probability
+
+    @property
+    def post_control(self) -> bool:
+        """Whether the residual is re-assessed after controls rather than derived from
+        inherent risk and effectiveness."""
+        return self.residual.method == "post_control"
 
     def color_of(self, scale: Literal["inherent", "residual"], label: str) -> str | None:
         """Return the colour a file declares for an inherent or residual level."""
@@ -392,9 +424,10 @@ def _canonicalised(data: dict[str, Any]) -> dict[str, Any]:
             _canonical_or_same(row, probability): [_canonical_or_same(c, inherent_levels) for c in cells]
             for row, cells in inherent["matrix"].items()
         }
+    residual_rows = probability if residual.get("method") == "post_control" else effectiveness
     if isinstance(residual.get("matrix"), dict):
         residual["matrix"] = {
-            _canonical_or_same(row, effectiveness): [_canonical_or_same(c, residual_levels) for c in cells]
+            _canonical_or_same(row, residual_rows): [_canonical_or_same(c, residual_levels) for c in cells]
             for row, cells in residual["matrix"].items()
         }
     for spec, levels in ((inherent, inherent_levels), (residual, residual_levels)):

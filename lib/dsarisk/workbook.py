@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import explore, plots
 from .assess import ModuleAssessment, assess_module, assess_year
-from .inputs import ART34_1, ART35_1, YearInputs, load_year
+from .inputs import ART34_1, ART35_1, YearInputs, is_judged, load_year
 from .labels import canonical_label, version_label
 from .methodology import Methodology
 from .tables import Chart, Html, banner, bullet_list, esc, fmt, paragraph, render_parts, table
@@ -26,13 +26,6 @@ from .sources.sor import SorAggregate, aggregate
 from .sources.sor import shares as sor_shares
 from .values import REDACTED, Value
 
-SHORT_NAMES = {
-    "prohibited-controlled-products": "P&C",
-    "intellectual-property": "IPR",
-    "content-compliance": "CC",
-    "data-protection": "DP",
-    "consumer-protection": "CP",
-}
 ARROWS = {"up": "▲ higher", "down": "▼ lower", "same": "= unchanged", None: "–"}
 COMMITMENT_STATUSES = ("delivered", "in progress", "delayed", "dropped")
 
@@ -42,25 +35,35 @@ REDACTED_VALUE = Value(0.0, confidential=True)
 
 def _inherent_marks(assessments: dict[str, ModuleAssessment], public: bool) -> dict[str, tuple[str, str]]:
     """Each module's inherent cell, except where its position would reveal a confidential label."""
-    return {SHORT_NAMES.get(m, m): (a.probability.level, a.severity.level) for m, a in assessments.items()
+    return {a.short or m: (a.probability.level, a.severity.level) for m, a in assessments.items()
             if not (a.hidden("probability", public=public) or a.hidden("severity", public=public))}
 
 
 def _residual_marks(assessments: dict[str, ModuleAssessment], public: bool) -> dict[str, tuple[str, str]]:
-    """Each module's residual cell, except where its row would reveal a confidential effectiveness."""
-    return {SHORT_NAMES.get(m, m): (a.effectiveness.level, a.inherent.level) for m, a in assessments.items()
-            if not a.hidden("effectiveness", public=public)}
+    """Each module's residual cell, except where its row would reveal a confidential effectiveness
+    (post-control: a confidential post-control assessment)."""
+    return {a.short or m: (a.effectiveness.level, a.inherent.level) for m, a in assessments.items()
+            if a.effectiveness is not None and not a.hidden("effectiveness", public=public)}
+
+
+def _post_control_marks(assessments: dict[str, ModuleAssessment], public: bool) -> dict[str, tuple[str, str]]:
+    return {a.short or m: (a.residual.probability.level, a.residual.severity.level) for m, a in assessments.items()
+            if a.residual.probability and a.residual.severity and not a.hidden("post_control", public=public)}
 
 
 _MATRICES = {  # kind -> how to draw it, where each module sits, what its rows and columns are
     "inherent": (plots.inherent_heatmap, _inherent_marks, "probability", "severity"),
     "residual": (plots.residual_heatmap, _residual_marks, "effectiveness", "inherent"),
+    "post_control": (plots.post_control_heatmap, _post_control_marks, "post-control probability",
+                     "post-control severity"),
 }
 
 
 def _matrix_chart(kind: str, method: Methodology, assessments: dict[str, ModuleAssessment], *, public: bool,
                   title: str) -> Chart:
     """The ``kind`` risk matrix with the modules placed, its alternative text naming each place."""
+    if kind == "residual" and method.post_control:
+        kind = "post_control"
     draw, place, rows, columns = _MATRICES[kind]
     marks = place(assessments, public)
     where = "; ".join(f"{name} at {row} {rows}, {column} {columns}" for name, (row, column) in marks.items())
@@ -73,14 +76,33 @@ def version_banner(public: bool) -> Html:
     return banner(f"<strong>{esc(version_label(public))}</strong>", kind="ok" if public else "warn")
 
 
+def _section(heading: str, *parts: Html | None) -> Html | None:
+    """A section under its own heading, or None (nothing shown, no empty heading) when
+    the module's inputs have nothing for it."""
+    shown = [part.markup for part in parts if part is not None]
+    return Html(f"<h2>{esc(heading)}</h2>" + "".join(shown)) if shown else None
+
+
 class ModuleBook:
-    """The sections of one module's notebook for one year."""
+    """The sections of one module's notebook for one year. A section the module's inputs
+    leave out (registry, questionnaire, factors, roadmap, published ratings) returns None."""
 
     def __init__(self, assessment: ModuleAssessment, *, public: bool) -> None:
         self.a = assessment
         self.public = public
         self.item = assessment.inputs
         self.method = assessment.methodology
+
+    def _hidden(self, rating: str) -> bool:
+        return self.a.hidden(rating.split(".")[0], public=self.public)
+
+    def _judgement(self, rating: str) -> str:
+        """`` (judged: <rationale>)`` after a judged rating; the rationale of a confidential
+        rating is hidden with its level, as it would give the level away."""
+        judged = self.a.judged(rating)
+        if judged is None:
+            return ""
+        return f" (judged by the analyst: {REDACTED if self._hidden(rating) else judged.rationale})"
 
     # -- 1. risk definition and registry -------------------------------------------------
     def title_block(self) -> Html:
@@ -89,47 +111,61 @@ class ModuleBook:
                     f"<strong>{self.a.year}</strong>, methodology <strong>{esc(self.method.name)}</strong>.</p>"
                     + (f"<p><em>{esc(self.item.note)}</em></p>" if self.item.note else ""))
 
-    def definition(self) -> Html:
-        return paragraph(self.item.definition, heading="Risk definition.")
+    def definition(self) -> Html | None:
+        return paragraph(self.item.definition, heading="Risk definition.") if self.item.definition else None
 
-    def registry(self) -> Html:
+    def registry(self) -> Html | None:
+        if not self.item.subcategories:
+            return None
         rows = [{"Sub-category": s.name,
                  "Article 34(1) categories": "; ".join(f"({k}) {ART34_1[k]}" for k in s.art34)}
                 for s in self.item.subcategories]
         return table(pd.DataFrame(rows), caption="Risk registry")
 
+    def registry_section(self) -> Html | None:
+        return _section("Risk definition and registry", self.definition(), self.registry())
+
     # -- 2. probability ------------------------------------------------------------------
-    def proxies(self) -> Html:
-        rows = []
-        for proxy in self.item.probability.proxies:
-            rows.append({
-                "Proxy": proxy.label + (" (basis)" if proxy.id == self.item.probability.basis else ""),
-                "Incidents": fmt(proxy.incidents, public=self.public),
-                "Volume": fmt(proxy.volume, public=self.public),
-                "Rate": fmt(proxy.rate_value(), public=self.public, decimals=3, unit=proxy.unit),
-                "Period": str(proxy.period),
-                "Source": proxy.source,
-            })
-        return table(pd.DataFrame(rows), caption="Probability proxies")
+    def _proxy_table(self, proxies: list, basis: str | None, caption: str) -> Html | None:
+        rows = [{
+            "Proxy": proxy.label + (" (basis)" if proxy.id == basis else ""),
+            "Incidents": fmt(proxy.incidents, public=self.public),
+            "Volume": fmt(proxy.volume, public=self.public),
+            "Rate": fmt(proxy.rate_value(), public=self.public, decimals=3, unit=proxy.unit),
+            "Period": str(proxy.period),
+            "Source": proxy.source,
+        } for proxy in proxies]
+        return table(pd.DataFrame(rows), caption=caption) if rows else None
+
+    def proxies(self) -> Html | None:
+        """The probability proxies; None when the probability is judged."""
+        return self._proxy_table(self.item.probability.proxies, getattr(self.item.probability, "basis", None),
+                                 "Probability proxies")
 
     def probability(self) -> Html:
         scale = self.method.probability_scale(self.a.module)
-        hidden = self.a.hidden("probability", public=self.public)
+        hidden = self._hidden("probability")
+        label = self.a.label("probability", public=self.public)
+        position = "" if hidden else f"level {self.a.probability.score} of {len(scale.levels)}"
+        if self.a.rate is None:
+            return paragraph(f"Probability level {label}{f' ({position})' if position else ''}"
+                             f"{self._judgement('probability')}.", heading="Probability.")
         rate = fmt(REDACTED_VALUE if hidden else self.a.rate, public=self.public, decimals=3, unit=scale.unit)
-        position = "" if hidden else f"level {self.a.probability.score} of {len(scale.levels)}; "
-        return paragraph(f"Basis rate {rate} gives probability level {self.a.label('probability', public=self.public)} "
-                         f"({position}proxy: {scale.proxy or 'rate'}).", heading="Probability.")
+        return paragraph(f"Basis rate {rate} gives probability level {label} "
+                         f"({position}{'; ' if position else ''}proxy: {scale.proxy or 'rate'}).", heading="Probability.")
 
     # -- 3. severity ---------------------------------------------------------------------
     def severity(self) -> Html:
         sev, result = self.item.severity, self.a.severity
+        text = f"Overall severity: {self.a.label('severity', public=self.public)}{self._judgement('severity')}."
+        if self.a.judged("severity"):
+            return paragraph(text)
         hidden = self.public and self.a.severity_confidential
         rows = [{"Characteristic": name.capitalize(),
                  "Score": "[Confidential]" if hidden else getattr(sev, name).score,
                  "Rationale": getattr(sev, name).rationale} for name in ("scope", "scale", "remediability")]
-        working = ("" if hidden else
-                   f" The {result.aggregate} of the three is {result.raw:g}, rounded half up to {result.computed_score}.")
-        text = f"Overall severity: {self.a.label('severity', public=self.public)}.{working}"
+        if not hidden:
+            text += f" The {result.aggregate} of the three is {result.raw:g}, rounded half up to {result.computed_score}."
         if result.overridden:
             text += f" Overridden by the analyst: {result.rationale}"
         return Html(table(pd.DataFrame(rows), caption="Severity (UN Guiding Principles)").markup
@@ -141,7 +177,9 @@ class ModuleBook:
                              title=f"Inherent risk: {self.a.title} is {self.a.inherent.level}")
 
     # -- 5. questionnaire ----------------------------------------------------------------
-    def questionnaire(self) -> Html:
+    def questionnaire(self) -> Html | None:
+        if not self.item.questionnaire:
+            return None
         labels = [m.label for m in self.method.maturity]
         hidden = self.a.hidden("effectiveness", public=self.public)
         rows = [{"Area": area, "Measure": m.id, "Question": m.question,
@@ -149,7 +187,9 @@ class ModuleBook:
                  "Art. 35(1)": ", ".join(m.art35)} for area, m in self.item.measures]
         return table(pd.DataFrame(rows), caption="Mitigation questionnaire (DTSP maturity)")
 
-    def questionnaire_chart(self) -> Chart:
+    def questionnaire_chart(self) -> Chart | None:
+        if not self.item.questionnaire:
+            return None
         labels = [m.label for m in self.method.maturity]
         counts = Counter(canonical_label(m.maturity, labels) for _, m in self.item.measures)
         title = f"Mitigation effectiveness: {self.a.label('effectiveness', public=self.public)}"
@@ -158,30 +198,64 @@ class ModuleBook:
                                            hide_values=self.a.hidden("effectiveness", public=self.public), title=title)
         return Chart(figure, alt=f"{title}. Answers per maturity level and score by measure area.")
 
-    def effectiveness(self) -> Html:
+    def effectiveness(self) -> Html | None:
+        """The effectiveness rating: from the questionnaire's %, or judged; None when not rated."""
+        if self.a.effectiveness is None:
+            return None
+        label = self.a.label("effectiveness", public=self.public)
+        beside = " It is shown beside the residual risk and does not change it." if self.method.post_control else ""
+        if self.a.effectiveness_pct is None:
+            return paragraph(f"Rated {label}{self._judgement('effectiveness')}.{beside}",
+                             heading="Mitigation effectiveness.")
         pct = fmt(self.a.effectiveness_pct, public=self.public, decimals=1, unit="%")
-        return paragraph(f"{self.a.effectiveness.answers} answers give {pct}, rated "
-                         f"{self.a.label('effectiveness', public=self.public)}.", heading="Mitigation effectiveness.")
+        return paragraph(f"{self.a.effectiveness.answers} answers give {pct}, rated {label}.{beside}",
+                         heading="Mitigation effectiveness.")
+
+    def mitigation_section(self) -> Html | None:
+        """The heading, questionnaire and rating of the mitigation measures (the chart follows)."""
+        return _section("Mitigation measures", self.questionnaire(), self.effectiveness())
 
     # -- 6. residual ---------------------------------------------------------------------
+    def post_control(self) -> Html | None:
+        """The post-control probability and severity a ``post_control`` residual is read from."""
+        given = self.item.post_control
+        if given is None or self.a.residual.probability is None or self.a.residual.severity is None:
+            return None
+        hidden = self.a.hidden("post_control", public=self.public)
+        probability = REDACTED if hidden else self.a.residual.probability.level
+        severity = REDACTED if hidden else self.a.residual.severity.level
+        rate = ""
+        if not is_judged(given.probability):
+            unit = self.method.probability_scale(self.a.module).unit
+            value = REDACTED_VALUE if hidden else given.probability.basis_proxy.rate_value()
+            rate = f" (basis rate {fmt(value, public=self.public, decimals=3, unit=unit)})"
+        working = "" if hidden or self.a.residual.value is None else f", product of scores {self.a.residual.value:g}"
+        text = (f"After the controls: probability {probability}{rate}{self._judgement('post_control.probability')}, "
+                f"severity {severity}{self._judgement('post_control.severity')}{working}; "
+                f"residual risk {self.a.residual.level}.")
+        proxies = self._proxy_table(given.probability.proxies, getattr(given.probability, "basis", None),
+                                    "Post-control probability proxies")
+        return Html(paragraph(text, heading="Post-control assessment.").markup + (proxies.markup if proxies else ""))
+
     def residual_heatmap(self) -> Chart:
         return _matrix_chart("residual", self.method, {self.a.module: self.a}, public=self.public,
                              title=f"Residual risk: {self.a.title} is {self.a.residual.level}")
 
     # -- 7. computed vs published --------------------------------------------------------
-    def published_check(self) -> Html:
+    def published_check(self) -> Html | None:
+        """Computed vs published, under its heading; None when nothing was published."""
         rows = [{"Rating": c.rating,
                  "Computed": REDACTED if self.a.hidden(c.rating.split()[0], public=self.public) else c.computed,
                  "Published": c.published, "": "✔ matches" if c.matches else "✘ differs"} for c in self.a.comparisons]
         if not rows:
-            return banner("The published report states no rating for this module and year.", kind="warn")
+            return None
         if self.a.mismatches:
             names = ", ".join(c.rating for c in self.a.mismatches)
             head = banner(f"<strong>MISMATCH</strong>: the computed {esc(names)} differ from the published report.",
                           kind="error")
         else:
             head = banner("Every computed rating matches the published report.", kind="ok")
-        return Html(head.markup + table(pd.DataFrame(rows), caption="Computed vs published").markup)
+        return _section("Computed vs published", head, table(pd.DataFrame(rows), caption="Computed vs published"))
 
     # -- 8. previous year ----------------------------------------------------------------
     def previous_year(self) -> Html:
@@ -197,23 +271,23 @@ class ModuleBook:
                     + note.markup)
 
     # -- 9. Article 34(2) factors --------------------------------------------------------
-    def factors(self) -> Html:
+    def factors(self) -> Html | None:
         rows = []
         for factor in self.item.factors:
             figures = [f"{f.label}: {fmt(f.value, public=self.public, unit=f.unit)} ({f.geography}"
                        + (f", {f.period}" if f.period else "") + ")" for f in factor.figures]
             rows.append({"Factor": factor.factor, "Assessment": factor.assessment,
                          "Figures": "; ".join(figures) or "–"})
-        return table(pd.DataFrame(rows), caption="Article 34(2) factors")
+        return _section("Article 34(2) factors", table(pd.DataFrame(rows), caption="Article 34(2) factors")) if rows else None
 
     # -- 10. roadmap ---------------------------------------------------------------------
-    def roadmap(self) -> Html:
+    def roadmap(self) -> Html | None:
         if not self.item.roadmap:
-            return paragraph("No future mitigations recorded.", heading="Roadmap.")
+            return None
         rows = [{"Art. 35(1)": f"({letter}) {ART35_1[letter]}", "Measure": item.measure, "Id": item.id}
                 for item in self.item.roadmap for letter in item.art35]
         frame = pd.DataFrame(rows).sort_values(["Art. 35(1)", "Id"], kind="stable")
-        return table(frame, caption="Roadmap by Article 35(1) measure category")
+        return _section("Roadmap (Article 35(1))", table(frame, caption="Roadmap by Article 35(1) measure category"))
 
     # -- yearly cycle --------------------------------------------------------------------
     def commitments(self) -> Html:
@@ -279,13 +353,20 @@ class SummaryBook:
     def executive_table(self) -> Html:
         rows = []
         for a in self.assessments.values():
+            def judged(rating: str, text: str) -> str:
+                return f"{text} (judged)" if a.judged(rating) else text
+
+            effectiveness = "not rated" if a.effectiveness is None else judged(
+                "effectiveness", a.label("effectiveness", public=self.public)
+                + (f", {fmt(a.effectiveness_pct, public=self.public, decimals=0, unit='%')}" if a.effectiveness_pct else ""))
             rows.append({
+                "#": a.order,
                 "Module": a.title,
-                "Probability": a.label("probability", public=self.public),
-                "Severity": a.label("severity", public=self.public),
+                "Short": a.short,
+                "Probability": judged("probability", a.label("probability", public=self.public)),
+                "Severity": judged("severity", a.label("severity", public=self.public)),
                 "Inherent": a.inherent.level,
-                "Effectiveness": (f"{a.label('effectiveness', public=self.public)}, "
-                                  f"{fmt(a.effectiveness_pct, public=self.public, decimals=0, unit='%')}"),
+                "Effectiveness": effectiveness,
                 "Residual": a.residual.level,
                 "Published": "✔ matches" if not a.mismatches else "✘ " + ", ".join(c.rating for c in a.mismatches),
                 "Findings": len(a.findings),
@@ -301,7 +382,7 @@ class SummaryBook:
                              title=f"Residual risk of every module, {self.year}")
 
     def legend(self) -> Html:
-        return bullet_list([f"{SHORT_NAMES.get(m, m)}: {a.title}" for m, a in self.assessments.items()])
+        return bullet_list([f"{a.short}: {a.title}" for a in self.assessments.values()])
 
     def year_over_year(self) -> Html:
         rows = []
@@ -368,11 +449,12 @@ def open_summary(*, year: int, data_dir: str | None = None, methodology: str | N
     return SummaryBook(assess_year(inputs), year=inputs.year, platform=inputs.assessment.platform, public=public)
 
 
-def open_module(*, year: int, module: str, data_dir: str | None = None, methodology: str | None = None,
-                public: bool = False) -> ModuleBook:
-    """Load, validate and score ``module`` for ``year``; return its notebook sections."""
+def open_module(*, year: int, module: str | None = None, data_dir: str | None = None,
+                methodology: str | None = None, public: bool = False) -> ModuleBook:
+    """Load, validate and score ``module`` (the taxonomy's first by default) for ``year``;
+    return its notebook sections."""
     inputs = load_year(int(year), data_dir=data_dir, methodology=methodology)
-    return ModuleBook(assess_module(inputs, module), public=public)
+    return ModuleBook(assess_module(inputs, module or inputs.taxonomy.ids[0]), public=public)
 
 
 class ExploreBook:
@@ -382,7 +464,10 @@ class ExploreBook:
     def __init__(self, inputs: YearInputs, *, module: str) -> None:
         self.inputs = inputs
         self.assessments = assess_year(inputs)
-        self.module = module if module in self.assessments else next(iter(self.assessments))
+        # by default the module most at risk after mitigation (the first such, in taxonomy order)
+        self.module = module if module in self.assessments else max(
+            self.assessments, key=lambda m: self.assessments[m].methodology.residual.labels.index(
+                self.assessments[m].residual.level))
         self._sensitivities: dict[str, list[explore.Sensitivity]] = {}
 
     @property
@@ -447,7 +532,7 @@ class ExploreBook:
         return explore.whatif_widget(self.focus)
 
 
-def open_explore(*, year: int, module: str, data_dir: str | None = None, methodology: str | None = None) -> ExploreBook:
+def open_explore(*, year: int, module: str | None = None, data_dir: str | None = None, methodology: str | None = None) -> ExploreBook:
     """Load and score every module of ``year`` for exploration, focused on ``module``."""
     return ExploreBook(load_year(int(year), data_dir=data_dir, methodology=methodology), module=module)
 
@@ -486,7 +571,9 @@ class SorBook:
         return Chart(plots.sor_trend_chart(self.table, platform=self.platform),
                      alt=f"{self.platform}: statements per month and module, proactive and automated shares.")
 
-    def platforms(self, module: str) -> Chart:
+    def platforms(self, module: str | None = None) -> Chart:
+        """Platforms side by side for ``module`` (by default the one with most statements)."""
+        module = module or str(self.table.groupby("module")["statements"].sum().idxmax())
         return Chart(plots.sor_platform_chart(self.table, module=module),
                      alt=f"Platforms side by side for {module}.")
 

@@ -15,17 +15,50 @@ from ..methodology import Methodology, load_methodology, read_yaml, resolve_meth
 from ..paths import DATA_DIR
 from .crossyear import check_commitments, previous_roadmap
 from .markers import refuse_values_to_update
-from .schema import AssessmentInput, ModuleInput, validated
+from .judged import Judged, is_judged
+from .schema import AssessmentInput, ModuleInput, SeverityInput, validated
 from .sources import resolve_sor
+from .taxonomy import Taxonomy
 
-def _check_against_methodology(item: ModuleInput, method: Methodology, path: Path) -> None:
+def _check_severity(severity: SeverityInput, method: Methodology, path: Path, module: str, where: str) -> None:
     scale_size = len(method.severity.labels)
-    scored = ("scope", "scale", "remediability", *(["override"] if item.severity.override else []))
+    scored = ("scope", "scale", "remediability", *(["override"] if severity.override else []))
     for name in scored:
-        score = getattr(item.severity, name).score
+        score = getattr(severity, name).score
         if not 1 <= score <= scale_size:
             raise InputError(f"score {score} is outside the severity scale 1..{scale_size}",
-                             file=path, module=item.module, field=f"severity.{name}.score")
+                             file=path, module=module, field=f"{where}.{name}.score")
+
+
+def _check_level(judged: Judged, labels: list[str], path: Path, module: str, where: str) -> None:
+    if canonical_label(judged.level, labels) is None:
+        raise InputError(f"'{judged.level}' is not a level of the methodology ({', '.join(labels)})",
+                         file=path, module=module, field=f"{where}.level")
+
+
+def _check_rated(probability: Any, severity: Any, method: Methodology, path: Path, module: str, where: str) -> None:
+    """Probability and severity, judged or assessed, fit the methodology's scales."""
+    if is_judged(probability):
+        _check_level(probability, method.probability.labels, path, module, f"{where}probability")
+    if is_judged(severity):
+        _check_level(severity, method.severity.labels, path, module, f"{where}severity")
+    else:
+        _check_severity(severity, method, path, module, f"{where}severity")
+
+
+def _check_against_methodology(item: ModuleInput, method: Methodology, path: Path) -> None:
+    _check_rated(item.probability, item.severity, method, path, item.module, "")
+    if method.post_control and item.post_control is None:
+        raise InputError("the methodology's residual is post-control: give post_control probability and severity",
+                         file=path, module=item.module, field="post_control")
+    if item.post_control is not None:  # read only by a post-control methodology, checked whatever the method
+        _check_rated(item.post_control.probability, item.post_control.severity, method, path, item.module,
+                     "post_control.")
+    if item.effectiveness is not None:
+        _check_level(item.effectiveness, method.effectiveness.labels, path, item.module, "effectiveness")
+    elif not item.questionnaire and not method.post_control:
+        raise InputError("give a questionnaire or a judged effectiveness {level, rationale}",
+                         file=path, module=item.module, field="effectiveness")
     maturity = [m.label for m in method.maturity]
     for a, area in enumerate(item.questionnaire):
         for q, measure in enumerate(area.measures):
@@ -68,6 +101,7 @@ class YearInputs(BaseModel):
     methodology_path: Path
     modules: dict[str, ModuleInput]
     files: dict[str, Path]
+    taxonomy: Taxonomy
 
     @property
     def previous_year(self) -> int | None:
@@ -151,7 +185,11 @@ def _load_year(year: int, root: Path, methodology: str | Path | None, modules: l
     method = load_methodology(methodology_path)
     files = {"assessment": assessment_path, "methodology": methodology_path}
     loaded: dict[str, ModuleInput] = {}
-    for module_id in assessment.modules if modules is None else modules:
+    unknown = [m for m in modules or [] if m not in assessment.module_ids]
+    if unknown:
+        raise InputError(f"module(s) {', '.join(unknown)} not in this year's assessment "
+                         f"({', '.join(assessment.module_ids)})", file=assessment_path, field="modules")
+    for module_id in assessment.module_ids if modules is None else modules:
         path = year_dir / f"{module_id}.yaml"
         if not path.is_file():
             raise InputError("module file is missing", file=path, module=module_id)
@@ -163,5 +201,6 @@ def _load_year(year: int, root: Path, methodology: str | Path | None, modules: l
         check_commitments(item, path, previous_roadmap(root, assessment.previous_year, module_id))
         loaded[module_id] = item
         files[module_id] = path
+    taxonomy = Taxonomy.from_entries(assessment.modules, {m: item.title for m, item in loaded.items()})
     return YearInputs(year=year, data_dir=root, assessment=assessment, methodology=method,
-                      methodology_path=methodology_path, modules=loaded, files=files)
+                      methodology_path=methodology_path, modules=loaded, files=files, taxonomy=taxonomy)
