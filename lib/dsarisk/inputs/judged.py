@@ -26,14 +26,21 @@ class Judged(BaseModel):
         return []
 
 
+# the union's tags appear in pydantic's error locations; this prefix lets the error
+# describer leave them out, so that a field reads ``probability.rationale``
+UNION_TAG = "function-shape-"
+
+
 def _kind(raw: Any) -> str:
-    return "judged" if isinstance(raw, Judged) or (isinstance(raw, dict) and "level" in raw) else "assessed"
+    judged = isinstance(raw, Judged) or (isinstance(raw, dict) and "level" in raw)
+    return f"{UNION_TAG}judged" if judged else f"{UNION_TAG}assessed"
 
 
 def judged_or(model: type[BaseModel]) -> Any:
     """``model`` or a :class:`Judged` level, told apart by a ``level`` key (errors then name
     the right shape's fields instead of both shapes')."""
-    return Annotated[Annotated[Judged, Tag("judged")] | Annotated[model, Tag("assessed")], Discriminator(_kind)]
+    return Annotated[Annotated[Judged, Tag(f"{UNION_TAG}judged")] | Annotated[model, Tag(f"{UNION_TAG}assessed")],
+                     Discriminator(_kind)]
 
 
 def is_judged(value: object) -> bool:
