@@ -46,12 +46,12 @@ def _floor(notebooks: list[Path], jobs: int, scratch: Path) -> None:
     folder = scratch / "floor"
     folder.mkdir(exist_ok=True)
     job_list = []
-    for path in notebooks:
+    for index, path in enumerate(notebooks):  # the module template appears once per module
         notebook = nbformat.v4.new_notebook(metadata=nbformat.read(path, as_version=4).metadata)
         notebook.cells = [nbformat.v4.new_code_cell(FLOOR_SOURCE)]
-        source = folder / f"in-{path.name}"
+        source = folder / f"in-{index}-{path.name}"
         nbformat.write(notebook, source)
-        job_list.append(Job(path.stem, path.stem, source, folder / path.name, {}))
+        job_list.append(Job(f"{index}-{path.stem}", path.stem, source, folder / f"{index}-{path.name}", {}))
     outcomes = execute_all(job_list, jobs, lambda outcome: None)
     assert not any(o.error for o in outcomes.values()), outcomes
 
@@ -60,7 +60,7 @@ def _naive(jobs: list[Job], scratch: Path) -> None:
     folder = scratch / "naive"
     folder.mkdir(exist_ok=True)
     for job in jobs:
-        executed = folder / job.source.name
+        executed = folder / job.output.name
         parameters = [word for key, value in job.parameters.items() for word in ("-p", key, str(value))]
         subprocess.run([str(BIN / "papermill"), str(job.source), str(executed), *parameters, "--no-progress-bar"],
                        check=True, capture_output=True)
