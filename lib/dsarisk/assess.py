@@ -93,7 +93,8 @@ class ModuleAssessment:
 
     @property
     def severity_confidential(self) -> bool:
-        return self.inputs.severity.confidential or "severity" in self.inputs.confidential_ratings
+        marked = not is_judged(self.inputs.severity) and self.inputs.severity.confidential
+        return marked or "severity" in self.inputs.confidential_ratings
 
     def hidden(self, rating: str, *, public: bool) -> bool:
         """Whether a rating's label (and its numbers) must not appear in a public rendering."""
@@ -162,6 +163,10 @@ class ModuleAssessment:
                               "level": level("effectiveness") if self.effectiveness else None},
             "residual": self.residual.level,
             "residual_method": self.residual.method,
+            "post_control": None if self.residual.probability is None or self.residual.severity is None else {
+                rating: None if self.hidden("post_control", public=public) else result.level
+                for rating, result in (("probability", self.residual.probability),
+                                       ("severity", self.residual.severity))},
             "judged": [r for r in ("probability", "severity", "effectiveness") if self.judged(r)],
             "published": {"inherent": published.inherent, "effectiveness_pct": published.effectiveness_pct,
                           "residual": published.residual},

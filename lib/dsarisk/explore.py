@@ -184,7 +184,8 @@ def band_distance_chart(distances: Mapping[str, list[BandDistance]]) -> Figure:
     ax.set_yticks(range(len(distances)), list(distances))
     ax.set_xlabel("change from the current value that moves the residual rating a band (%)")
     ax.set_title("Distance to the next residual band (solid: worse, light: better)", loc="left", fontsize=11)
-    ax.legend(loc="lower right", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # judged levels give no relative change to draw
+        ax.legend(loc="lower right", fontsize=8)
     return figure
 
 

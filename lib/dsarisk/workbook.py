@@ -126,12 +126,16 @@ class ModuleBook:
         return _section("Risk definition and registry", self.definition(), self.registry())
 
     # -- 2. probability ------------------------------------------------------------------
-    def _proxy_table(self, proxies: list, basis: str | None, caption: str) -> Html | None:
+    def _proxy_table(self, proxies: list, basis: str | None, caption: str, *, hidden: bool = False) -> Html | None:
+        """The proxies' figures; ``hidden`` redacts them all (a rating marked confidential)."""
+        def shown(value: Value | None) -> Value | None:
+            return REDACTED_VALUE if hidden and value is not None else value
+
         rows = [{
             "Proxy": proxy.label + (" (basis)" if proxy.id == basis else ""),
-            "Incidents": fmt(proxy.incidents, public=self.public),
-            "Volume": fmt(proxy.volume, public=self.public),
-            "Rate": fmt(proxy.rate_value(), public=self.public, decimals=3, unit=proxy.unit),
+            "Incidents": fmt(shown(proxy.incidents), public=self.public),
+            "Volume": fmt(shown(proxy.volume), public=self.public),
+            "Rate": fmt(shown(proxy.rate_value()), public=self.public, decimals=3, unit=proxy.unit),
             "Period": str(proxy.period),
             "Source": proxy.source,
         } for proxy in proxies]
@@ -148,7 +152,7 @@ class ModuleBook:
         label = self.a.label("probability", public=self.public)
         position = "" if hidden else f"level {self.a.probability.score} of {len(scale.levels)}"
         if self.a.rate is None:
-            return paragraph(f"Probability level {label}{f' ({position})' if position else ''}"
+            return paragraph(f"Probability level {label}{f', {position}' if position else ''}"
                              f"{self._judgement('probability')}.", heading="Probability.")
         rate = fmt(REDACTED_VALUE if hidden else self.a.rate, public=self.public, decimals=3, unit=scale.unit)
         return paragraph(f"Basis rate {rate} gives probability level {label} "
@@ -234,7 +238,7 @@ class ModuleBook:
                 f"severity {severity}{self._judgement('post_control.severity')}{working}; "
                 f"residual risk {self.a.residual.level}.")
         proxies = self._proxy_table(given.probability.proxies, getattr(given.probability, "basis", None),
-                                    "Post-control probability proxies")
+                                    "Post-control probability proxies", hidden=hidden)
         return Html(paragraph(text, heading="Post-control assessment.").markup + (proxies.markup if proxies else ""))
 
     def residual_heatmap(self) -> Chart:
@@ -368,7 +372,7 @@ class SummaryBook:
                 "Inherent": a.inherent.level,
                 "Effectiveness": effectiveness,
                 "Residual": a.residual.level,
-                "Published": "✔ matches" if not a.mismatches else "✘ " + ", ".join(c.rating for c in a.mismatches),
+                "Published": "–" if not a.comparisons else "✔ matches" if not a.mismatches else "✘ " + ", ".join(c.rating for c in a.mismatches),
                 "Findings": len(a.findings),
             })
         return table(pd.DataFrame(rows), caption=f"Systemic risk ratings {self.year}")
