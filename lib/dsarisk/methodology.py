@@ -248,16 +248,11 @@ class Methodology(_Strict):
         if spec.method == "matrix":
             if spec.matrix is None:
                 raise MethodologyError("method matrix needs a matrix", field="inherent.matrix")
-            _check_matrix(spec.matrix, probability, len(severity), levels, "inherent.matrix")
-            if not self.allow_non_monotonic:
-                grid = [[levels.index(c) for c in spec.matrix[row]] for row in probability]
-                _check_monotone(grid, rising_rows=True, rising_cols=True, field="inherent.matrix")
+            self._check_lookup(spec.matrix, probability, len(severity), levels, "inherent.matrix", rising_rows=True)
         else:
             if not spec.bands:
                 raise MethodologyError("method product needs bands", field="inherent.bands")
-            _check_thresholds(spec.bands, "inherent.bands", start_at_zero=False)
-            for band in spec.bands:
-                _canonical(band.label, levels, "inherent.bands")
+            _check_band_labels(spec.bands, levels, "inherent.bands")
             self._check_bands_cover(spec.bands, levels, lowest=1, what="score", field="inherent.bands")
         for i, override in enumerate(spec.overrides):
             _canonical(override.probability, probability, f"inherent.overrides[{i}].probability")
@@ -278,16 +273,12 @@ class Methodology(_Strict):
         if spec.method == "matrix":
             if spec.matrix is None:
                 raise MethodologyError("method matrix needs a matrix", field="residual.matrix")
-            _check_matrix(spec.matrix, effectiveness, len(self.inherent.labels), levels, "residual.matrix")
-            if not self.allow_non_monotonic:
-                grid = [[levels.index(c) for c in spec.matrix[row]] for row in effectiveness]
-                _check_monotone(grid, rising_rows=False, rising_cols=True, field="residual.matrix")
+            self._check_lookup(spec.matrix, effectiveness, len(self.inherent.labels), levels, "residual.matrix",
+                               rising_rows=False)
             return
         if not spec.bands:
             raise MethodologyError(f"method {spec.method} needs bands", field="residual.bands")
-        _check_thresholds(spec.bands, "residual.bands", start_at_zero=False)
-        for band in spec.bands:
-            _canonical(band.label, levels, "residual.bands")
+        _check_band_labels(spec.bands, levels, "residual.bands")
         lowest_input = 1.0
         if spec.method == "product":
             factors = [band.factor for band in self.effectiveness.levels]
@@ -313,18 +304,22 @@ class Methodology(_Strict):
         if spec.matrix is not None:
             if spec.bands:
                 raise MethodologyError("give a matrix or bands, not both", field="residual.bands")
-            _check_matrix(spec.matrix, probability, len(self.severity.labels), levels, "residual.matrix")
-            if not self.allow_non_monotonic:
-                grid = [[levels.index(c) for c in spec.matrix[row]] for row in probability]
-                _check_monotone(grid, rising_rows=True, rising_cols=True, field="residual.matrix")
+            self._check_lookup(spec.matrix, probability, len(self.severity.labels), levels, "residual.matrix",
+                               rising_rows=True)
             return
         if not spec.bands:
             raise MethodologyError("method post_control needs a matrix or bands over probability x severity",
                                    field="residual.bands")
-        _check_thresholds(spec.bands, "residual.bands", start_at_zero=False)
-        for band in spec.bands:
-            _canonical(band.label, levels, "residual.bands")
+        _check_band_labels(spec.bands, levels, "residual.bands")
         self._check_bands_cover(spec.bands, levels, lowest=1, what="score", field="residual.bands")
+
+    def _check_lookup(self, matrix: dict[str, list[str]], rows: list[str], width: int, levels: list[str],
+                      field: str, *, rising_rows: bool) -> None:
+        """A lookup matrix is complete, names declared levels, and (unless allowed) is monotone."""
+        _check_matrix(matrix, rows, width, levels, field)
+        if not self.allow_non_monotonic:
+            grid = [[levels.index(c) for c in matrix[row]] for row in rows]
+            _check_monotone(grid, rising_rows=rising_rows, rising_cols=True, field=field)
 
     def _check_bands_cover(self, bands: Sequence[Band | ScoreBand], levels: list[str], *, lowest: float,
                            what: str, field: str) -> None:
@@ -352,6 +347,12 @@ class Methodology(_Strict):
         """Return the colour a file declares for an inherent or residual level."""
         spec = self.inherent if scale == "inherent" else self.residual
         return next((level.color for level in spec.levels if level.label == label), None)
+
+
+def _check_band_labels(bands: list[ScoreBand], levels: list[str], field: str) -> None:
+    _check_thresholds(bands, field, start_at_zero=False)
+    for band in bands:
+        _canonical(band.label, levels, field)
 
 
 def _check_unique(labels: list[str], field: str) -> None:
