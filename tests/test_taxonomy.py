@@ -321,12 +321,15 @@ def test_a_post_control_year_runs_end_to_end(post_control_year, tmp_path):
 
 @pytest.mark.notebook
 @pytest.mark.xdist_group("taxonomy")
-def test_32_judged_modules_on_a_4x4_product_methodology_run_end_to_end(tmp_path):
-    judged = write_year(tmp_path / "data", modules=32, methodology=FOUR_BY_FOUR_PRODUCT, seed=32)
+@pytest.mark.parametrize(("count", "methodology", "expected"), [(12, THREE_BY_THREE, _independent_3x3),
+                                                                (32, FOUR_BY_FOUR_PRODUCT, _independent_4x4)],
+                         ids=["12-modules-3x3", "32-modules-4x4-product"])
+def test_generated_judged_years_run_end_to_end(tmp_path, count, methodology, expected):
+    judged = write_year(tmp_path / "data", modules=count, methodology=methodology, seed=count)
     folder = run_year(2030, data_dir=tmp_path / "data", out_dir=tmp_path / "reports", jobs=2, public=True).folder
     modules = json.loads((folder / "summary.json").read_text())["modules"]
     assert list(modules) == list(judged)
     assert {m: (r["inherent"], r["residual"]) for m, r in modules.items()} == {
-        m: _independent_4x4(levels) for m, levels in judged.items()}
+        m: expected(levels) for m, levels in judged.items()}
     html = (folder / "report.html").read_text()
-    assert html.count('<li><a href="#section-') == 33
+    assert html.count('<li><a href="#section-') == count + 1
