@@ -19,6 +19,7 @@ from dsarisk.inputs import load_year
 from dsarisk.methodology import load_methodology, parse_methodology
 from dsarisk.paths import DATA_DIR
 from dsarisk.pipeline import run_year
+from dsarisk.workbook import open_module
 
 from .generated_years import FOUR_BY_FOUR_PRODUCT, THREE_BY_THREE, write_year
 
@@ -155,6 +156,23 @@ def test_a_bad_judgement_is_named_in_one_line(judged_year, change, field, messag
         load_year(2030, data_dir=judged_year)
     assert str(info.value).startswith(f"{path}: module 'hate-speech': field '{field}'"), str(info.value)
     assert message in str(info.value)
+
+
+def test_a_confidential_judged_level_is_hidden_with_its_rationale(judged_year):
+    path = judged_year / "2030" / "hate-speech.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["probability"] = {"level": "Highly probable", "rationale": "secret audit of 2,345 items"}
+    data["confidential_ratings"] = ["probability"]
+    path.write_text(yaml.safe_dump(data))
+    sections = {public: open_module(year=2030, module="hate-speech", data_dir=str(judged_year), public=public)
+                for public in (False, True)}
+    shown = {public: " ".join(repr(part) for part in (book.probability(), book.inherent_heatmap()))
+             for public, book in sections.items()}
+    assert "Highly probable" in shown[False] and "secret audit of 2,345 items" in shown[False]
+    assert "Highly probable" not in shown[True] and "2,345" not in shown[True]
+    assert "[Confidential]" in shown[True] and "judged by the analyst" in shown[True]
+    record = assess_year(load_year(2030, data_dir=judged_year))["hate-speech"].to_json(public=True)
+    assert record["probability"]["level"] is None and record["judged"][0] == "probability"
 
 
 def test_judged_modules_can_be_explored(tmp_path):

@@ -386,7 +386,8 @@ class SummaryBook:
                              title=f"Residual risk of every module, {self.year}")
 
     def legend(self) -> Html:
-        return bullet_list([f"{a.short}: {a.title}" for a in self.assessments.values()])
+        items = "".join(f"<li><strong>{esc(a.short)}</strong>: {esc(a.title)}</li>" for a in self.assessments.values())
+        return Html(f"<ul style='columns: 3 16em'>{items}</ul>")  # in columns: a taxonomy may hold 60 modules
 
     def year_over_year(self) -> Html:
         rows = []
@@ -412,7 +413,9 @@ class SummaryBook:
         if mismatched:
             return banner(esc(" ".join(parts)) + "<br><strong>MISMATCH</strong> with the published report in: "
                           + esc(", ".join(mismatched)), kind="error")
-        return banner(esc(" ".join(parts)) + " Every computed rating matches the published report.",
+        published = any(a.comparisons for a in self.assessments.values())
+        return banner(esc(" ".join(parts)) + (" Every computed rating matches the published report." if published
+                                              else " No published rating to compare with."),
                       kind="warn" if count else "ok")
 
     def commitments(self) -> Html:
