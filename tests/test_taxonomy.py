@@ -69,6 +69,7 @@ def test_the_assessment_order_is_the_report_order(judged_year):
         (lambda m: m[0].update(id="../../etc/passwd"), "modules.0.id", "should match pattern"),
         (lambda m: m[0].update(colour="red"), "modules.0.colour", "unknown field"),
         (lambda m: m[0].update(notebook="/tmp/evil.ipynb"), "modules.0.notebook", "should match pattern"),
+        (lambda m: m[0].update(notebook="../../evil.ipynb"), "modules.0.notebook", "should match pattern"),
         (lambda m: m.clear(), "modules", "at least 1 item"),
         (lambda m: m.extend({"id": f"m-{i}"} for i in range(60)), "modules", "at most 60 items"),
     ],
@@ -312,7 +313,7 @@ def test_a_sixth_module_is_one_file_and_one_line(tmp_path):
         "effectiveness: {level: Weak, rationale: 'no parental controls yet'}\n")
     with (data / "2024" / "assessment.yaml").open("a") as assessment:
         assessment.write("- {id: minor-safety, title: Minor safety, short: MS}\n")
-    folder = run_year(2024, data_dir=data, out_dir=tmp_path / "reports", jobs=2).folder
+    folder = run_year(2024, data_dir=data, out_dir=tmp_path / "reports", jobs=2, public=True).folder
     record = json.loads((folder / "summary.json").read_text())["modules"]["minor-safety"]
     # by hand from the Year 2 annexes: Possible x Very high = Medium High; Weak x Medium High = Medium High
     assert (record["inherent"], record["residual"], record["judged"]) == (

@@ -40,13 +40,13 @@ def _inherent_marks(assessments: dict[str, ModuleAssessment], public: bool) -> d
 
 
 def _residual_marks(assessments: dict[str, ModuleAssessment], public: bool) -> dict[str, tuple[str, str]]:
-    """Each module's residual cell, except where its row would reveal a confidential effectiveness
-    (post-control: a confidential post-control assessment)."""
+    """Each module's residual cell, except where its row would reveal a confidential effectiveness."""
     return {a.short or m: (a.effectiveness.level, a.inherent.level) for m, a in assessments.items()
             if a.effectiveness is not None and not a.hidden("effectiveness", public=public)}
 
 
 def _post_control_marks(assessments: dict[str, ModuleAssessment], public: bool) -> dict[str, tuple[str, str]]:
+    """Each module's post-control cell, except where it would reveal confidential post-control levels."""
     return {a.short or m: (a.residual.probability.level, a.residual.severity.level) for m, a in assessments.items()
             if a.residual.probability and a.residual.severity and not a.hidden("post_control", public=public)}
 

@@ -27,7 +27,8 @@ class ModuleEntry(BaseModel):
     id: Annotated[str, StringConstraints(pattern=SLUG, max_length=80)]
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
     short: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)] | None = None
-    notebook: Annotated[str, StringConstraints(pattern=r"^[^/\\][^\\]*\.ipynb$")] | None = None
+    # a plain file name, looked up in the year's folder, then in notebooks/: never a path elsewhere
+    notebook: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.ipynb$")] | None = None
 
     @model_validator(mode="before")
     @classmethod
