@@ -11,13 +11,14 @@ import pytest
 import yaml
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+import dsarisk
 from dsarisk import plots, scoring
 from dsarisk.assess import assess_year
 from dsarisk.exceptions import InputError
 from dsarisk.explore import band_distances, compare_years, sensitivity
 from dsarisk.inputs import load_year
 from dsarisk.methodology import load_methodology, parse_methodology
-from dsarisk.paths import DATA_DIR
+from dsarisk.paths import DATA_DIR, NOTEBOOKS_DIR
 from dsarisk.pipeline import run_year
 from dsarisk.workbook import open_module
 
@@ -83,6 +84,14 @@ def test_a_bad_taxonomy_is_named_in_one_line(judged_year, change, field, message
         load_year(2030, data_dir=judged_year)
     assert str(info.value).startswith(f"{folder / 'assessment.yaml'}: field '{field}'"), str(info.value)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_no_code_and_no_notebook_names_a_sample_module():
+    """The sample's taxonomy is data: the library and the notebooks serve any other."""
+    ids = load_year(2024).taxonomy.ids
+    sources = [*Path(dsarisk.__file__).parent.rglob("*.py"), *NOTEBOOKS_DIR.glob("*.py"), *NOTEBOOKS_DIR.glob("*.ipynb")]
+    named = {path.name: [i for i in ids if i in path.read_text()] for path in sources}
+    assert {name: found for name, found in named.items() if found} == {}
 
 
 def test_sixty_modules_load(tmp_path):

@@ -61,7 +61,7 @@ class ModuleIdentity:
 
 
 def _derived_short(module_id: str) -> str:
-    """``content-compliance`` -> ``CC``; a one-word id stays as it is."""
+    """``hate-speech`` -> ``HS``; a one-word id stays as it is."""
     parts = module_id.split("-")
     return "".join(part[0] for part in parts).upper() if len(parts) > 1 else module_id
 
