@@ -14,6 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 import dsarisk
 from dsarisk import plots, scoring
 from dsarisk.assess import assess_year
+from dsarisk.cycle import new_year
 from dsarisk.exceptions import InputError
 from dsarisk.explore import band_distances, compare_years, sensitivity
 from dsarisk.inputs import load_year
@@ -250,6 +251,16 @@ def test_post_control_residual_is_read_from_post_control_ratings_not_effectivene
     again = scoring.post_control_residual(strong.methodology, strong.residual.probability, strong.residual.severity,
                                           inherent_level=strong.inherent.level, effectiveness_result=weaker)
     assert again.level == strong.residual.level  # effectiveness does not feed it
+
+
+def test_next_year_asks_for_new_judged_and_post_control_levels(post_control_year):
+    folder = new_year(2025, source=2024, data_dir=post_control_year)
+    data = yaml.safe_load((folder / "prohibited-controlled-products.yaml").read_text())
+    assert data["post_control"]["probability"] == {"level": "TO UPDATE", "rationale": "after the new filters"}
+    proxy = yaml.safe_load((folder / "data-protection.yaml").read_text())["post_control"]["probability"]["proxies"][0]
+    assert (proxy["incidents"], proxy["volume"]) == ("TO UPDATE", "TO UPDATE")
+    with pytest.raises(InputError, match="post_control.probability.level"):
+        load_year(2025, data_dir=post_control_year)
 
 
 def test_post_control_methodology_wants_post_control_inputs(post_control_year, edit_module):
