@@ -451,6 +451,9 @@ def whatif_widget(a: ModuleAssessment):  # pragma: no cover - needs a live kerne
     from . import plots
 
     method, base = a.methodology, scenario_of(a)
+    if base.rate is None or base.effectiveness_pct is None or method.post_control:
+        return widgets.HTML("The sliders move a rate and an effectiveness percentage: this module's ratings are "
+                            "judged levels or post-control ratings; see the sensitivity table instead.")
     scale = method.probability_scale(a.module)
     top_rate = max(scale.levels[-1].min * 2, base.rate * 2)
     rate = widgets.FloatSlider(value=base.rate, min=0, max=top_rate, step=top_rate / 200,
