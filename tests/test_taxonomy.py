@@ -16,7 +16,7 @@ from dsarisk import plots, scoring
 from dsarisk.assess import assess_year
 from dsarisk.cycle import new_year
 from dsarisk.exceptions import InputError
-from dsarisk.explore import band_distances, compare_years, sensitivity
+from dsarisk.explore import band_distances, compare_years, sensitivity, whatif_widget
 from dsarisk.inputs import load_year
 from dsarisk.methodology import load_methodology, parse_methodology
 from dsarisk.paths import DATA_DIR, NOTEBOOKS_DIR
@@ -193,6 +193,7 @@ def test_judged_modules_can_be_explored(tmp_path):
         assert drivers == {("inherent", "severity"), ("residual", "severity")}  # a judged level has no rate
         varied = {s.input for s in sensitivity(a)}
         assert {"probability level", "effectiveness level", "severity"} <= varied
+        assert "judged levels" in whatif_widget(a).value  # no slider for a judged level
 
 
 # -- post-control residual ---------------------------------------------------------------------
