@@ -47,9 +47,8 @@ public: $(STAMP) ## build reports/$(YEAR)-public/ (non-confidential version)
 	$(BIN)/dsarisk run --year $(YEAR) --jobs $(JOBS) --public
 
 .PHONY: notebooks
-notebooks: $(STAMP) ## write the module notebooks from their template; sync the other .ipynb/.py pairs
-	$(BIN)/python -m dsarisk.notebooks
-	cd notebooks && ../$(BIN)/jupytext --sync 00_summary.py 80_transparency_database.py 90_explore.py
+notebooks: $(STAMP) ## sync each notebook's .ipynb/.py pair (the module template included)
+	cd notebooks && ../$(BIN)/jupytext --sync 00_summary.py 10_module.py 80_transparency_database.py 90_explore.py
 
 .PHONY: lab
 lab: $(STAMP) ## open JupyterLab on notebooks/ with the project's environment

@@ -13,9 +13,8 @@
 Then where the run's time goes, per notebook, from its manifest. Each round runs every
 variant once, in a rotating order; the figures are medians over the rounds.
 
-- N modules:    (with --modules N) N module notebooks and the summary through the engine,
-                against a plain floor of N + 1 notebooks (module ids are fixed, so the
-                year's modules are repeated)
+- N modules:    (with --modules N) `dsarisk run` on a generated year of N judged modules
+                (tests/generated_years.py), against a plain floor of as many notebooks
 
 Usage: python benchmarks/run.py [--year 2024] [--jobs N] [--repeat 3] [--naive] [--modules 32]
 Targets on 2 cores: run / floor <= 1.0, both / floor <= 1.6, engine floor <= plain floor.
@@ -24,7 +23,6 @@ Targets on 2 cores: run / floor <= 1.0, both / floor <= 1.6, engine floor <= pla
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import json
 import os
@@ -47,9 +45,13 @@ from dsarisk.inputs import load_year
 from dsarisk.paths import NOTEBOOKS_DIR
 from dsarisk.pipeline import WARM_UP, plan_jobs
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.generated_years import FOUR_BY_FOUR_PRODUCT, write_year  # noqa: E402
+
 BIN = Path(sys.executable).parent
 FLOOR_SOURCE = ("%matplotlib inline\nimport pandas, matplotlib.pyplot as plt, seaborn, dsarisk.workbook\n"
                 "fig, ax = plt.subplots()\nax.plot([1, 2, 3], [3, 1, 2]);")
+GENERATED_YEAR = 2030
 PARTS = ("kernel_start", "imports", "reset", "cells", "figure_encoding", "rendering")
 
 
@@ -100,7 +102,7 @@ def _engine_floor(notebooks: list[Path], jobs: int, out: Path) -> None:
 def _naive(jobs: list[Job], out: Path) -> None:
     out.mkdir(exist_ok=True)
     for job in jobs:
-        executed = out / job.source.name
+        executed = out / job.output.name  # the module template serves every module: name by job
         parameters = [word for key, value in job.parameters.items() for word in ("-p", key, str(value))]
         subprocess.run([str(BIN / "papermill"), str(job.source), str(executed), *parameters, "--no-progress-bar"],
                        check=True, capture_output=True)
@@ -108,19 +110,13 @@ def _naive(jobs: list[Job], out: Path) -> None:
                        check=True, capture_output=True)
 
 
-def _many_modules(inputs: object, modules: int, jobs: int, out: Path) -> None:
-    """``modules`` module notebooks and the summary through the engine, as `dsarisk run` executes
-    them (warm kernels, same warm-up): the year's modules repeated, since module ids are fixed."""
-    out.mkdir(exist_ok=True)
-    planned = plan_jobs(inputs, notebooks_dir=NOTEBOOKS_DIR, executed_dir=out, results_dir=out / "results",
-                        public=True)
-    summary, module_jobs = planned[0], planned[1:]
-    job_list = [summary] + [dataclasses.replace(job, name=f"{job.name}-{i}", output=out / f"{i:02d}-{job.output.name}")
-                            for i, job in ((i, module_jobs[i % len(module_jobs)]) for i in range(modules))]
-    outcomes = execute_all(job_list, jobs, lambda outcome: None, warm_up=WARM_UP)
-    failed = [o for o in outcomes.values() if o.error]
-    if failed:
-        raise SystemExit(f"{modules}-module run failed: {failed}")
+def _generated_year(modules: int, folder: Path) -> int:
+    """Write a year of ``modules`` judged modules (the tests' generator) under ``folder``;
+    return how many notebooks its internal report executes."""
+    write_year(folder, modules=modules, methodology=FOUR_BY_FOUR_PRODUCT, year=GENERATED_YEAR)
+    inputs = load_year(GENERATED_YEAR, data_dir=folder)
+    return len(plan_jobs(inputs, notebooks_dir=NOTEBOOKS_DIR, executed_dir=Path("."), results_dir=Path("."),
+                         public=False))
 
 
 def _breakdown(manifest: Path) -> None:
@@ -169,9 +165,9 @@ def main() -> None:
                 "engine floor": lambda: _engine_floor(notebooks, args.jobs, scratch / "engine"),
             }
             if args.modules:
-                many = _floor_notebooks(args.modules + 1, scratch / "many-in")
-                variants[f"{args.modules} modules"] = lambda: _many_modules(inputs, args.modules, args.jobs,
-                                                                            scratch / "many")
+                many = _floor_notebooks(_generated_year(args.modules, scratch / "many-data"), scratch / "many-in")
+                variants[f"{args.modules} modules"] = lambda: _run_command(
+                    GENERATED_YEAR, args.jobs, scratch / "many", "--data-dir", str(scratch / "many-data"))
                 variants[f"{args.modules} floor"] = lambda: _plain_floor(many, args.jobs, scratch / "many-floor")
             if args.naive:
                 naive_jobs = plan_jobs(inputs, notebooks_dir=NOTEBOOKS_DIR, executed_dir=scratch / "naive",

@@ -16,7 +16,7 @@
 # %% [markdown]
 # # Systemic risk assessment: summary
 #
-# The five risk modules side by side: the ratings, where each module sits on the inherent and
+# The risk modules side by side: the ratings, where each module sits on the inherent and
 # residual matrices, what changed since last year and why, and any data quality findings.
 
 # %% tags=["parameters"]

@@ -24,7 +24,7 @@
 # %% tags=["parameters"]
 sor_path = None
 platform = "Sample Marketplace"
-module = "prohibited-controlled-products"
+module = None
 engine = "duckdb"
 
 # %%

@@ -27,7 +27,7 @@
 
 # %% tags=["parameters"]
 year = 2024
-module = "consumer-protection"
+module = None
 data_dir = None
 methodology = None
 interactive = True

@@ -23,12 +23,12 @@ from hypothesis import strategies as st
 
 from dsarisk.assess import assess_year
 from dsarisk.exceptions import InputError
-from dsarisk.inputs import MODULES, load_year
+from dsarisk.inputs import load_year
 from dsarisk.paths import DATA_DIR
 
 from .test_bad_inputs import copy_sample
 
-FILES = ["2024/assessment.yaml", *(f"2024/{m}.yaml" for m in MODULES), "methodology/year2.yaml"]
+FILES = ["2024/assessment.yaml", *(f"2024/{m}.yaml" for m in load_year(2024).modules), "methodology/year2.yaml"]
 DEEP: list[Any] = []
 for _ in range(150):
     DEEP = [DEEP]

@@ -11,7 +11,7 @@ import pytest
 from dsarisk import yamlio
 from dsarisk.assess import assess_year
 from dsarisk.exceptions import InputError
-from dsarisk.inputs import MODULES, load_year
+from dsarisk.inputs import load_year
 from dsarisk.paths import DATA_DIR
 from dsarisk.quality import module_findings
 
@@ -120,9 +120,11 @@ def test_unknown_year_lists_the_years_with_data(data_copy):
         load_year(2031, data_dir=data_copy)
 
 
-def test_every_module_of_the_registry_has_sample_data_for_both_years():
-    for year in (2023, 2024):
-        assert list(load_year(year).modules) == list(MODULES)
+def test_both_sample_years_declare_the_same_taxonomy_with_the_reports_short_labels():
+    taxonomies = [load_year(year).taxonomy for year in (2023, 2024)]
+    assert taxonomies[0] == taxonomies[1]
+    assert [m.short for m in taxonomies[1]] == ["P&C", "IPR", "CC", "DP", "CP"]
+    assert list(load_year(2024).modules) == taxonomies[1].ids == list(PUBLISHED_2024)
 
 
 # -- what an input file may be ------------------------------------------------------------------
@@ -171,4 +173,4 @@ def test_a_module_scale_for_an_unknown_module_is_refused(data_copy, year2_copy, 
     path = write_yaml(year2_copy)
     with pytest.raises(InputError) as info:
         load_year(2024, data_dir=data_copy, methodology=path)
-    assert str(info.value).startswith(f"{path}: field 'probability_by_module': unknown module id(s) data-protecton (")
+    assert str(info.value).startswith(f"{path}: field 'probability_by_module': module id(s) data-protecton not in this year's assessment (")

@@ -17,10 +17,10 @@ import pytest
 
 from dsarisk.cli import main
 from dsarisk.exceptions import PipelineError
-from dsarisk.inputs import MODULES
+from dsarisk.inputs import load_year
 from dsarisk.outdir import MARKER
-from dsarisk.paths import NOTEBOOKS_DIR, PROJECT_ROOT
-from dsarisk.pipeline import run_year
+from dsarisk.paths import DATA_DIR, NOTEBOOKS_DIR, PROJECT_ROOT
+from dsarisk.pipeline import MODULE_NOTEBOOK, run_year
 
 from .test_inputs import PUBLISHED_2023_RESIDUAL, PUBLISHED_2024
 
@@ -63,8 +63,8 @@ def test_2023_report_reproduces_year_one_residuals(reports):
 def test_every_notebook_executed_with_images_and_no_error(reports, year):
     folder = reports / str(year) / "notebooks"
     names = sorted(p.name for p in folder.glob("*.ipynb"))
-    assert names == sorted(["00_summary.ipynb", "90_explore.ipynb"]
-                           + [p.name for p in NOTEBOOKS_DIR.glob("0[1-9]_*.ipynb")])
+    taxonomy = load_year(year).taxonomy
+    assert names == sorted(["00_summary.ipynb", "90_explore.ipynb"] + [f"{m.order:02d}_{m.id}.ipynb" for m in taxonomy])
     for path in folder.glob("*.ipynb"):
         notebook = nbformat.read(path, as_version=4)
         outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
@@ -78,7 +78,7 @@ def test_report_html_is_self_contained_and_readable(reports):
     html = (reports / "2024" / "report.html").read_text()
     assert "<script src=" not in html and '<img src="http' not in html
     assert "cdn." not in html and "https://unpkg" not in html
-    for title in [*MODULES.values(), "Systemic risk assessment: summary", "Exploration: how firm is each rating?"]:
+    for title in [*(m.title for m in load_year(2024).taxonomy), "Systemic risk assessment: summary", "Exploration: how firm is each rating?"]:
         assert title.replace("&", "&amp;") in html, title
     assert 'href="#section-summary"' in html and 'id="section-consumer-protection"' in html
     assert html.count("data:image/png;base64") >= 12
@@ -93,7 +93,7 @@ def test_manifest_lets_an_auditor_trace_the_run(reports):
                                        "methodology/year2.yaml", "2023/data-protection.yaml", "methodology/year1.yaml"}
     assert all(len(digest) == 64 for digest in manifest["inputs"].values())
     assert {"sor/sample/sor-global-2024-03-01-full.zip", "sor/categories.yaml"} <= set(manifest["inputs"])
-    assert set(manifest["notebooks"]) == {"summary", "explore", *MODULES}
+    assert set(manifest["notebooks"]) == {"summary", "explore", *load_year(2024).taxonomy.ids}
     assert all(n["seconds"] > 0 for n in manifest["notebooks"].values())
     assert manifest["packages"]["papermill"] and manifest["started"] <= manifest["finished"]
     assert not any(p.name.startswith(".") for p in reports.iterdir()), "staging folders left behind"
@@ -124,26 +124,32 @@ def test_the_manifest_says_where_each_notebooks_time_went(reports):
 
 # -- failures ---------------------------------------------------------------------------------
 @pytest.fixture
-def broken_notebooks(tmp_path: Path) -> Path:
-    """The project's notebooks with a module notebook that raises in its fourth code cell."""
-    folder = tmp_path / "notebooks"
-    shutil.copytree(NOTEBOOKS_DIR, folder)
-    path = folder / "03_content_compliance.ipynb"
-    notebook = nbformat.read(path, as_version=4)
+def broken_module(tmp_path: Path) -> Path:
+    """The 2024 sample whose content compliance module names its own notebook (in the year's
+    folder, through ``notebook:`` in assessment.yaml): the template, raising in its fourth code cell."""
+    data = tmp_path / "data"
+    for name in ("2024", "methodology", "sor"):
+        shutil.copytree(DATA_DIR / name, data / name)
+    notebook = nbformat.read(NOTEBOOKS_DIR / MODULE_NOTEBOOK, as_version=4)
     code = [c for c in notebook.cells if c.cell_type == "code"]
     code[3].source = "raise ValueError('deliberate failure for the test')"
-    nbformat.write(notebook, path)
-    return folder
+    nbformat.write(notebook, data / "2024" / "broken.ipynb")
+    assessment = data / "2024" / "assessment.yaml"
+    text = assessment.read_text()
+    entry = "- {id: content-compliance, title: Content Compliance, short: CC}"
+    assert entry in text
+    assessment.write_text(text.replace(entry, entry[:-1] + ", notebook: broken.ipynb}"))
+    return data
 
 
-def test_failed_module_is_named_kept_and_the_previous_report_untouched(tmp_path, broken_notebooks):
+def test_failed_module_is_named_kept_and_the_previous_report_untouched(tmp_path, broken_module):
     out = tmp_path / "reports"
     previous = out / "2024"
     previous.mkdir(parents=True)
     (previous / "report.html").write_text("previous report")
     (previous / MARKER).write_text("")
     with pytest.raises(PipelineError) as info:
-        run_year(2024, out_dir=out, jobs=2, notebooks_dir=broken_notebooks)
+        run_year(2024, data_dir=broken_module, out_dir=out, jobs=2)
     error = info.value
     assert error.module == "content-compliance" and error.cell is not None
     assert "module 'content-compliance' failed at cell" in str(error)

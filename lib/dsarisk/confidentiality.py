@@ -31,6 +31,7 @@ from itertools import product
 from typing import TYPE_CHECKING, Any
 
 from . import scoring
+from .inputs.judged import is_judged
 from .values import REDACTED, Value
 
 if TYPE_CHECKING:  # assess imports this module
@@ -42,7 +43,10 @@ if TYPE_CHECKING:  # assess imports this module
 RATINGS = ("probability", "severity", "inherent", "effectiveness", "residual")
 # what a rating feeds, nearest first: hiding the nearest shown one breaks an inference
 DOWNSTREAM = {"probability": ("inherent", "residual"), "severity": ("inherent", "residual"),
-              "effectiveness": ("residual",), "inherent": ("residual",), "residual": ()}
+              "effectiveness": ("residual",), "inherent": ("residual",), "residual": (), "post_control": ()}
+# a post-control residual is read from the post-control levels alone: effectiveness feeds nothing
+POST_CONTROL_DOWNSTREAM = {"probability": ("inherent",), "severity": ("inherent",), "effectiveness": (),
+                           "inherent": (), "residual": (), "post_control": ("residual",)}
 MATURITY_CHANGES = ("maturity up", "maturity down")
 
 
@@ -64,12 +68,21 @@ def leaves(node: Any, kind: type = Value) -> list[Any]:
     return []
 
 
-def _fixing_probability(item: ModuleInput) -> list[Value]:
-    """The basis proxy's figures, which fix the probability band: hidden with a hidden band."""
-    if "probability" not in item.confidential_ratings:
+def _basis_figures(probability: Any) -> list[Value]:
+    """A counted probability's basis figures, marked confidential; none for a judged one."""
+    if is_judged(probability):
         return []
-    basis = item.probability.basis_proxy
+    basis = probability.basis_proxy
     return [Value(v.value, True) for v in (basis.incidents, basis.volume, basis.rate_value()) if v is not None]
+
+
+def _fixing_probability(item: ModuleInput) -> list[Value]:
+    """The basis proxies' figures, which fix a probability band: hidden with a hidden band
+    (the pre-control one, or the post-control one with ``post_control``)."""
+    figures = _basis_figures(item.probability) if "probability" in item.confidential_ratings else []
+    if "post_control" in item.confidential_ratings and item.post_control is not None:
+        figures += _basis_figures(item.post_control.probability)
+    return figures
 
 
 def year_secrets(inputs: YearInputs) -> frozenset[float]:
@@ -77,7 +90,9 @@ def year_secrets(inputs: YearInputs) -> frozenset[float]:
     hidden probability band): the same number printed as a public figure elsewhere, in any
     module, would give it away."""
     values = [v for item in inputs.modules.values() for v in leaves(item) + _fixing_probability(item)]
-    values += [p.rate_value() for item in inputs.modules.values() for p in item.probability.proxies]
+    values += [p.rate_value() for item in inputs.modules.values()
+               for probability in (item.probability, item.post_control.probability if item.post_control else None)
+               if probability is not None for p in probability.proxies]
     return frozenset(v.value for v in values if v.confidential)
 
 
@@ -101,6 +116,8 @@ def fixed_ratings(assessment: ModuleAssessment, hidden: Iterable[str]) -> dict[s
     cannot rule out. A hidden rating with one level across them all is fixed.
     """
     a, method, hidden = assessment, assessment.methodology, set(hidden)
+    if method.post_control:
+        return _fixed_post_control(assessment, hidden)
     probabilities = ([scoring.probability(method, label=p, module=a.module)
                       for p in method.probability_scale(a.module).labels]
                      if "probability" in hidden else [a.probability])
@@ -110,16 +127,39 @@ def fixed_ratings(assessment: ModuleAssessment, hidden: Iterable[str]) -> dict[s
     effectiveness = ([scoring.EffectivenessResult(level=b.label, pct=b.min, factor=b.factor)
                       for b in method.effectiveness.levels] + [a.effectiveness]
                      if "effectiveness" in hidden else [a.effectiveness])
-    seen: dict[str, set[str]] = {rating: set() for rating in hidden}
+    seen: dict[str, set[str]] = {rating: set() for rating in hidden & set(RATINGS)}
     for p, s, e in product(probabilities, severities, effectiveness):
         inherent = scoring.inherent(method, p, s)
         residual = scoring.residual(method, inherent, e)
         levels = {"probability": p.level, "severity": s.level, "inherent": inherent.level,
                   "effectiveness": e.level, "residual": residual.level}
         if all(levels[r] == getattr(a, r).level for r in ("inherent", "residual") if r not in hidden):
-            for rating in hidden:
+            for rating in seen:
                 seen[rating].add(levels[rating])
     return {rating: next(iter(levels)) for rating, levels in seen.items() if len(levels) == 1}
+
+
+def _fixed_post_control(a: ModuleAssessment, hidden: set[str]) -> dict[str, str]:
+    """:func:`fixed_ratings` under a post-control method: the inherent level fixes the
+    pre-control probability and severity; the residual fixes the post-control pair."""
+    method = a.methodology
+    all_probabilities = [scoring.probability(method, label=p, module=a.module)
+                         for p in method.probability_scale(a.module).labels]
+    all_severities = [scoring.severity(method, score=s) for s in range(1, len(method.severity.labels) + 1)]
+    seen: dict[str, set[str]] = {rating: set() for rating in hidden & {"probability", "severity"}}
+    for p, s in product(all_probabilities if "probability" in hidden else [a.probability],
+                        all_severities if "severity" in hidden else [a.severity]):
+        if "inherent" in hidden or scoring.inherent(method, p, s).level == a.inherent.level:
+            seen.get("probability", set()).add(p.level)
+            seen.get("severity", set()).add(s.level)
+    fixed = {rating: next(iter(levels)) for rating, levels in seen.items() if len(levels) == 1}
+    if "post_control" in hidden and "residual" not in hidden:
+        pairs = {(p.level, s.level) for p, s in product(all_probabilities, all_severities)
+                 if scoring.post_control_residual(method, p, s, inherent_level=a.inherent.level).level
+                 == a.residual.level}
+        if len(pairs) == 1:
+            fixed["post_control"] = " / ".join(next(iter(pairs)))
+    return fixed
 
 
 def hidden_ratings(assessment: ModuleAssessment) -> tuple[frozenset[str], dict[str, str]]:
@@ -132,8 +172,9 @@ def hidden_ratings(assessment: ModuleAssessment) -> tuple[frozenset[str], dict[s
     reasons: dict[str, str] = {}
     while True:
         extra = {}
+        downstream = POST_CONTROL_DOWNSTREAM if assessment.methodology.post_control else DOWNSTREAM
         for rating in fixed_ratings(assessment, hidden):
-            nearest = next((r for r in DOWNSTREAM[rating] if r not in hidden), None)
+            nearest = next((r for r in downstream[rating] if r not in hidden), None)
             if nearest is not None:
                 extra.setdefault(nearest, rating)
         if not extra:
@@ -181,7 +222,8 @@ class Disclosure:
         """Whether a module may be placed on the ``inherent`` or ``residual`` matrix: its cell
         gives its row, its column and the level."""
         placed = {"inherent": ("probability", "severity", "inherent"),
-                  "residual": ("effectiveness", "inherent", "residual")}[matrix]
+                  "residual": ("effectiveness", "inherent", "residual"),
+                  "post_control": ("post_control", "residual")}[matrix]
         return all(self.shows_rating(r) for r in placed)
 
     @property
@@ -268,8 +310,9 @@ def disclosure(assessment: ModuleAssessment, *, public: bool) -> Disclosure:
     pinned = assessment.year_secrets | {v.value for v in _fixing_probability(item)}
     return Disclosure(public=True, hidden=hidden, reasons=reasons,
                       previous_hidden=assessment.previous.hidden if assessment.previous else frozenset(),
-                      severity_scores_hidden=item.severity.confidential,
-                      basis_proxy=item.probability.basis_proxy.id, pinned=pinned)
+                      severity_scores_hidden=getattr(item.severity, "confidential", False),
+                      basis_proxy=None if is_judged(item.probability) else item.probability.basis_proxy.id,
+                      pinned=pinned)
 
 
 __all__ = ["Disclosure", "RATINGS", "disclosure", "fixed_ratings", "hidden_ratings", "leaves", "redact_numbers",

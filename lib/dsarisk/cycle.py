@@ -54,7 +54,12 @@ def _next_period(period: dict[str, Any]) -> dict[str, str]:
 def scaffold_module(data: dict[str, Any]) -> dict[str, Any]:
     """Next year's module file from this year's: figures cleared, roadmap -> commitments."""
     module = copy.deepcopy(data)
-    for proxy in module.get("probability", {}).get("proxies", []):
+    rated = [module, module.get("post_control") or {}]
+    for probability in (part.get("probability") or {} for part in rated):
+        if "level" in probability:  # a judged level is a judgement of the period, like a figure
+            probability["level"] = TO_UPDATE
+    proxies = [proxy for part in rated for proxy in (part.get("probability") or {}).get("proxies", [])]
+    for proxy in proxies:
         for key in PROXY_FIGURES:
             if key in proxy:
                 proxy[key] = _to_update(proxy[key])
@@ -82,14 +87,14 @@ def _read_source(origin: Path, source: int) -> dict[str, Any]:
     assessment_path = origin / "assessment.yaml"
     parsed = {"assessment.yaml": read_yaml(assessment_path, InputError)}
     assessment = validated_assessment(parsed["assessment.yaml"], assessment_path, source)
-    for module_id in assessment.modules:
+    for module_id in assessment.module_ids:
         parsed[f"{module_id}.yaml"] = read_yaml(origin / f"{module_id}.yaml", InputError, module=module_id)
     try:
         refuse_values_to_update(origin, parsed)
     except InputError as exc:
         raise InputError(f"year {source} is not filled in, so its roadmap would be lost: {exc.message}",
                          file=exc.file) from None
-    for module_id in assessment.modules:
+    for module_id in assessment.module_ids:
         validated(ModuleInput, parsed[f"{module_id}.yaml"], origin / f"{module_id}.yaml", module_id)
     return parsed
 

@@ -19,7 +19,7 @@ from .assess import ModuleAssessment, answers_of, assess_module
 from .exceptions import InputError
 from .inputs import YearInputs, load_year
 from .labels import canonical_label
-from .methodology import Methodology
+from .methodology import Methodology, load_methodology
 from .plots import literal, plain_text
 
 RATE_FACTORS = (0.5, 0.75, 1.25, 1.5, 2.0)
@@ -29,21 +29,46 @@ RATINGS = ("inherent", "residual")
 
 @dataclass(frozen=True)
 class Scenario:
-    """The inputs of one what-if: a module's own values with some replaced."""
+    """The inputs of one what-if: a module's own values with some replaced. A judged
+    probability or effectiveness is a level (``rate`` or ``effectiveness_pct`` None); a
+    post-control methodology also takes the post-control rate or level and severity."""
 
-    rate: float
+    rate: float | None
     severity: int
-    effectiveness_pct: float
+    effectiveness_pct: float | None
+    probability: str | None = None
+    effectiveness: str | None = None
+    post_rate: float | None = None
+    post_probability: str | None = None
+    post_severity: int | None = None
 
     def score(self, method: Methodology, module: str) -> scoring.CaseResult:
-        rate = min(self.rate, 100.0) if method.probability_scale(module).unit == "%" else self.rate  # x2 of 60 %
-        return scoring.score_case(method, rate=rate, severity_score=self.severity,
-                                  effectiveness_pct=min(max(self.effectiveness_pct, 0.0), 100.0), module=module)
+        pct = None if self.effectiveness_pct is None else min(max(self.effectiveness_pct, 0.0), 100.0)
+        return scoring.score_case(
+            method, rate=_capped_rate(self.rate, method, module),
+            probability_label=self.probability if self.rate is None else None,
+            severity_score=self.severity, effectiveness_pct=pct,
+            effectiveness_label=self.effectiveness if pct is None else None,
+            post_rate=_capped_rate(self.post_rate, method, module),
+            post_probability_label=self.post_probability if self.post_rate is None else None,
+            post_severity_score=self.post_severity, module=module)
+
+
+def _capped_rate(rate: float | None, method: Methodology, module: str) -> float | None:
+    """A what-if rate in percent stays within 100 % (twice a 60 % rate is not 120 %)."""
+    if rate is None or method.probability_scale(module).unit != "%":
+        return rate
+    return min(rate, 100.0)
 
 
 def scenario_of(a: ModuleAssessment) -> Scenario:
     """The module's own inputs as a scenario."""
-    return Scenario(rate=a.rate.value, severity=a.severity.score, effectiveness_pct=a.effectiveness.pct or 0.0)
+    post_p, post_s = a.residual.probability, a.residual.severity
+    return Scenario(rate=a.rate.value if a.rate else None, severity=a.severity.score,
+                    effectiveness_pct=a.effectiveness.pct if a.effectiveness else None,
+                    probability=a.probability.level, effectiveness=a.effectiveness.level if a.effectiveness else None,
+                    post_rate=post_p.rate if post_p else None, post_probability=post_p.level if post_p else None,
+                    post_severity=post_s.score if post_s else None)
 
 
 def _position(method: Methodology, rating: str, level: str) -> int:
@@ -77,9 +102,9 @@ class BandDistance:
 def _threshold_text(driver: str, value: float | None, *, worse: bool, unit: str) -> str:
     if value is None:
         return "never"
-    if driver == "severity":
+    if unit == "score":
         return f"score {'>=' if worse else '<='} {value:g}"
-    rising = worse if driver == "rate" else not worse  # more effectiveness lowers the residual
+    rising = worse if driver.endswith("rate") else not worse  # more effectiveness lowers the residual
     return f"{'>=' if rising else '<'} {value:g} {unit}"
 
 
@@ -95,9 +120,24 @@ def _band_edges(mins: list[float], current: float, move: Callable[[float], int],
     return above, below
 
 
+def _drivers(base: Scenario, rating: str, post_control: bool) -> list[tuple[str, str, str]]:
+    """(driver name, scenario field, kind) of what moves ``rating``: kind ``rate`` is banded
+    by the probability scale, ``score`` steps through the severity scale, ``pct`` is banded
+    by the effectiveness scale. Judged levels have no continuous driver."""
+    pre = [("rate", "rate", "rate")] if base.rate is not None else []
+    pre.append(("severity", "severity", "score"))
+    if rating == "inherent":
+        return pre
+    if post_control:
+        post = [("post-control rate", "post_rate", "rate")] if base.post_rate is not None else []
+        return [*post, ("post-control severity", "post_severity", "score")]
+    return [*pre, *([("effectiveness", "effectiveness_pct", "pct")] if base.effectiveness_pct is not None else [])]
+
+
 def band_distances(a: ModuleAssessment) -> list[BandDistance]:
-    """For the inherent and residual ratings, the rate, severity and effectiveness at which
-    each moves one band up (worse) or down (better), the other inputs held."""
+    """For the inherent and residual ratings, the rate, severity and effectiveness (for a
+    post-control residual: the post-control rate and severity) at which each moves one band
+    up (worse) or down (better), the other inputs held."""
     method, base = a.methodology, scenario_of(a)
     scale = method.probability_scale(a.module)
     severities = range(1, len(method.severity.labels) + 1)
@@ -106,22 +146,24 @@ def band_distances(a: ModuleAssessment) -> list[BandDistance]:
     for rating in RATINGS:
         now = _position(method, rating, getattr(current, rating).level)
 
-        def level_at(**change: float) -> int:
-            result = replace(base, **change).score(method, a.module)  # type: ignore[arg-type]
-            return _position(method, rating, getattr(result, rating).level)
+        def move(field: str, value: float) -> int:
+            result = replace(base, **{field: value}).score(method, a.module)
+            return _position(method, rating, getattr(result, rating).level) - now
 
-        worse_rate, better_rate = _band_edges([band.min for band in scale.levels], base.rate,
-                                              lambda rate: level_at(rate=rate) - now, rising_raises=True)
-        rows.append(BandDistance(a.module, rating, "rate", base.rate, worse_rate, better_rate, scale.unit))
-        worse_sev = next((s for s in severities if s > base.severity and level_at(severity=s) > now), None)
-        better_sev = next((s for s in reversed(severities) if s < base.severity and level_at(severity=s) < now), None)
-        rows.append(BandDistance(a.module, rating, "severity", base.severity, worse_sev, better_sev, "score"))
-        if rating == "residual":
-            better_eff, worse_eff = _band_edges(
-                [band.min for band in method.effectiveness.levels], base.effectiveness_pct,
-                lambda pct: level_at(effectiveness_pct=pct) - now, rising_raises=False)
-            rows.append(BandDistance(a.module, rating, "effectiveness", base.effectiveness_pct, worse_eff,
-                                     better_eff, "%"))
+        for driver, field, kind in _drivers(base, rating, method.post_control):
+            value = getattr(base, field)
+            if kind == "score":
+                worse = next((s for s in severities if s > value and move(field, s) > 0), None)
+                better = next((s for s in reversed(severities) if s < value and move(field, s) < 0), None)
+                rows.append(BandDistance(a.module, rating, driver, value, worse, better, "score"))
+            elif kind == "rate":
+                worse, better = _band_edges([band.min for band in scale.levels], value,
+                                            lambda rate, f=field: move(f, rate), rising_raises=True)
+                rows.append(BandDistance(a.module, rating, driver, value, worse, better, scale.unit))
+            else:
+                better, worse = _band_edges([band.min for band in method.effectiveness.levels], value,
+                                            lambda pct, f=field: move(f, pct), rising_raises=False)
+                rows.append(BandDistance(a.module, rating, driver, value, worse, better, "%"))
     return rows
 
 
@@ -138,7 +180,8 @@ def band_distance_chart(distances: Mapping[str, list[BandDistance]]) -> Figure:
     driver, the relative change (in % of its current value) that moves the residual a band."""
     figure = Figure(figsize=(10, 0.6 * len(distances) + 1.8), layout="constrained")
     ax = figure.add_subplot()
-    colors = {"rate": "#5c6bc0", "severity": "#8d6e63", "effectiveness": "#26a69a"}
+    colors = {"rate": "#5c6bc0", "severity": "#8d6e63", "effectiveness": "#26a69a",
+              "post-control rate": "#3949ab", "post-control severity": "#6d4c41"}
     for i, rows in enumerate(distances.values()):
         for j, d in enumerate(x for x in rows if x.rating == "residual"):
             offsets = (j - 1) * 0.25
@@ -152,7 +195,8 @@ def band_distance_chart(distances: Mapping[str, list[BandDistance]]) -> Figure:
     ax.set_yticks(range(len(distances)), [literal(name) for name in distances])
     ax.set_xlabel("change from the current value that moves the residual rating a band (%)")
     ax.set_title("Distance to the next residual band (solid: worse, light: better)", loc="left", fontsize=11)
-    ax.legend(loc="lower right", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # judged levels give no relative change to draw
+        ax.legend(loc="lower right", fontsize=8)
     return figure
 
 
@@ -192,6 +236,25 @@ def _vary_answers(a: ModuleAssessment) -> list[tuple[str, str, float]]:
     return varied
 
 
+def _vary_judged(a: ModuleAssessment, base: Scenario) -> list[tuple[str, str, Scenario]]:
+    """Each judged level (probability, effectiveness, post-control probability) one level
+    up and down: a judgement has no rate to scale."""
+    method = a.methodology
+    varied = []
+    for name, field, labels, judged in (
+            ("probability level", "probability", method.probability.labels, a.rate is None),
+            ("effectiveness level", "effectiveness", method.effectiveness.labels,
+             a.effectiveness is not None and base.effectiveness_pct is None),
+            ("post-control probability level", "post_probability", method.probability.labels,
+             base.post_probability is not None and base.post_rate is None)):
+        if not judged:
+            continue
+        position = labels.index(getattr(base, field))
+        varied += [(name, f"{step:+d} level", replace(base, **{field: labels[position + step]}))
+                   for step in (-1, 1) if 0 <= position + step < len(labels)]
+    return varied
+
+
 def sensitivity(a: ModuleAssessment) -> list[Sensitivity]:
     """Vary each input of a module (rate x0.5..x2, severity and each characteristic +-1,
     effectiveness +-20 points, each maturity answer +-1 level) and re-score."""
@@ -200,9 +263,14 @@ def sensitivity(a: ModuleAssessment) -> list[Sensitivity]:
     marks = {rating: _position(method, rating, getattr(now, rating).level) for rating in RATINGS}
     top = len(method.severity.labels)
     cases: list[tuple[str, str, Scenario]] = []
-    cases += [("rate", f"x{f:g}", replace(base, rate=base.rate * f)) for f in RATE_FACTORS]
-    cases += [("severity", f"{s:+d}", replace(base, severity=base.severity + s)) for s in (-1, 1)
-              if 1 <= base.severity + s <= top]
+    for name, field in (("rate", "rate"), ("post-control rate", "post_rate")):
+        if getattr(base, field) is not None:
+            cases += [(name, f"x{f:g}", replace(base, **{field: getattr(base, field) * f})) for f in RATE_FACTORS]
+    for name, field in (("severity", "severity"), ("post-control severity", "post_severity")):
+        if getattr(base, field) is not None:
+            cases += [(name, f"{s:+d}", replace(base, **{field: getattr(base, field) + s})) for s in (-1, 1)
+                      if 1 <= getattr(base, field) + s <= top]
+    cases += _vary_judged(a, base)
     for name, mark in a.severity.characteristics.items():
         for step in (-1, 1):
             if 1 <= mark + step <= top:
@@ -211,8 +279,9 @@ def sensitivity(a: ModuleAssessment) -> list[Sensitivity]:
                 if a.severity.overridden:
                     score = a.severity.score  # an analyst's override holds whatever the characteristics
                 cases.append((name, f"{step:+d}", replace(base, severity=score)))
-    cases += [("effectiveness", f"{p:+d} points", replace(base, effectiveness_pct=base.effectiveness_pct + p))
-              for p in EFFECTIVENESS_STEPS]
+    if base.effectiveness_pct is not None:
+        cases += [("effectiveness", f"{p:+d} points", replace(base, effectiveness_pct=base.effectiveness_pct + p))
+                  for p in EFFECTIVENESS_STEPS]
     cases += [(f"answer {measure}", change, replace(base, effectiveness_pct=pct)) for measure, change, pct in _vary_answers(a)]
     results = []
     for name, change, scenario in cases:
@@ -275,20 +344,30 @@ def _level(result: ModuleAssessment | None, rating: str) -> str:
     return NOT_COMPARABLE if result is None else getattr(result, rating).level
 
 
+def _load_or_none(year: int, data_dir: str | Path | None, methodology: str | Path | None) -> YearInputs | None:
+    """A year's inputs under another methodology, or None where they lack what it reads
+    (post-control ratings for a post-control residual)."""
+    try:
+        return load_year(year, data_dir=data_dir, methodology=methodology)
+    except InputError:
+        return None
+
+
 def compare_methods(year: int, method_a: str | Path, method_b: str | Path, *,
                     data_dir: str | Path | None = None) -> pd.DataFrame:
     """Score one year's inputs under two methodologies: what changes by the method alone."""
     inputs_a = load_year(year, data_dir=data_dir, methodology=method_a)
-    inputs_b = load_year(year, data_dir=data_dir, methodology=method_b)
-    under_a, under_b = _assess_each(inputs_a), _assess_each(inputs_b)
-    names = (inputs_a.methodology.name, inputs_b.methodology.name)
+    inputs_b = _load_or_none(year, data_dir, method_b)
+    under_a = _assess_each(inputs_a)
+    under_b = _assess_each(inputs_b) if inputs_b else dict.fromkeys(inputs_a.modules)
+    names = (inputs_a.methodology.name, inputs_b.methodology.name if inputs_b else load_methodology(method_b).name)
     if names[0] == names[1]:
         names = (f"A: {names[0]}", f"B: {names[1]}")
     rows = []
     for module_id, item in inputs_a.modules.items():
         for rating in ("probability", "inherent", "effectiveness", "residual"):
             first, second = _level(under_a[module_id], rating), _level(under_b[module_id], rating)
-            rows.append({"module": item.title, "rating": rating, names[0]: first, names[1]: second,
+            rows.append({"module": inputs_a.taxonomy[module_id].title, "rating": rating, names[0]: first, names[1]: second,
                          "changed by the method": first != second})
     return pd.DataFrame(rows)
 
@@ -312,11 +391,15 @@ def compare_years(year_a: int, year_b: int, *, data_dir: str | Path | None = Non
     """Compare two years per module. ``method_part`` is the change of year A's inputs scored
     under B's methodology instead of A's; ``inputs_part`` the rest (B's inputs vs A's, both
     under B's methodology). Steps count levels on B's scale; None where a label has no match
-    or year A's inputs cannot be scored under B's methodology (the proxy itself changed)."""
+    or year A's inputs cannot be scored under B's methodology (the proxy itself changed).
+    When the residual method itself changed (to or from ``post_control``), year A's inputs
+    hold nothing B's residual could read: the whole residual change is the method's."""
     first = load_year(year_a, data_dir=data_dir, methodology=methodology_a)
     second = load_year(year_b, data_dir=data_dir, methodology=methodology_b)
-    crossed = load_year(year_a, data_dir=data_dir, methodology=second.methodology_path)
-    results_a, results_b, results_x = _assess_each(first), _assess_each(second), _assess_each(crossed)
+    crossed = _load_or_none(year_a, data_dir, second.methodology_path)
+    results_a, results_b = _assess_each(first), _assess_each(second)
+    results_x = _assess_each(crossed) if crossed else dict.fromkeys(first.modules)
+    new_residual = first.methodology.residual.method != second.methodology.residual.method
     changes = []
     for module_id in [m for m in second.modules if m in first.modules]:
         for rating in RATINGS:
@@ -324,9 +407,13 @@ def compare_years(year_a: int, year_b: int, *, data_dir: str | Path | None = Non
             before = _level(results_a[module_id], rating)
             middle = _level(results_x[module_id], rating)
             after = _level(results_b[module_id], rating)
-            changes.append(YearChange(module_id, second.modules[module_id].title, rating, before, after,
-                                      _step(labels, before, after), _step(labels, before, middle),
-                                      _step(labels, middle, after)))
+            total = _step(labels, before, after)
+            if rating == "residual" and new_residual:
+                method_part, inputs_part = total, (0 if total is not None else None)
+            else:
+                method_part, inputs_part = _step(labels, before, middle), _step(labels, middle, after)
+            changes.append(YearChange(module_id, second.taxonomy[module_id].title, rating, before, after,
+                                      total, method_part, inputs_part))
     return changes
 
 
@@ -351,7 +438,7 @@ def measure_changes(before: YearInputs, after: YearInputs) -> pd.DataFrame:
                 else:
                     step = _step(levels, old[measure_id][1].maturity, new[measure_id][1].maturity) or 0
                     counts["up" if step > 0 else "down" if step < 0 else "same"] += 1
-            rows.append({"module": item.title, "area": area, **counts})
+            rows.append({"module": after.taxonomy[module_id].title, "area": area, **counts})
     return pd.DataFrame(rows)
 
 
@@ -376,6 +463,9 @@ def whatif_widget(a: ModuleAssessment):  # pragma: no cover - needs a live kerne
     from . import plots
 
     method, base = a.methodology, scenario_of(a)
+    if base.rate is None or base.effectiveness_pct is None or method.post_control:
+        return widgets.HTML("The sliders move a rate and an effectiveness percentage: this module's ratings are "
+                            "judged levels or post-control ratings; see the sensitivity table instead.")
     scale = method.probability_scale(a.module)
     top_rate = max(scale.levels[-1].min * 2, base.rate * 2)
     rate = widgets.FloatSlider(value=base.rate, min=0, max=top_rate, step=top_rate / 200,

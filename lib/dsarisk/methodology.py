@@ -207,9 +207,12 @@ class ResidualSpec(_LevelScale):
     ``matrix`` looks the cell up; ``product`` multiplies the inherent value by
     the effectiveness level's ``factor``; ``reduction`` multiplies it by
     ``1 - effectiveness % / 100``. Both numeric methods are banded by ``bands``.
+    ``post_control`` ignores effectiveness: the module re-assesses probability and severity
+    on post-control data, and the residual is read from ``matrix`` (rows probability, columns
+    severity) or, without a matrix, bands the product of their scores.
     """
 
-    method: Literal["matrix", "product", "reduction"] = "matrix"
+    method: Literal["matrix", "product", "reduction", "post_control"] = "matrix"
     matrix: dict[str, list[str]] | None = None
     inherent_value: Literal["score", "level"] = "level"
     bands: list[ScoreBand] | None = None
@@ -269,16 +272,11 @@ class Methodology(_Strict):
         if spec.method == "matrix":
             if spec.matrix is None:
                 raise MethodologyError("method matrix needs a matrix", field="inherent.matrix")
-            _check_matrix(spec.matrix, probability, len(severity), levels, "inherent.matrix")
-            if not self.allow_non_monotonic:
-                grid = [[levels.index(c) for c in spec.matrix[row]] for row in probability]
-                _check_monotone(grid, rising_rows=True, rising_cols=True, field="inherent.matrix")
+            self._check_lookup(spec.matrix, probability, len(severity), levels, "inherent.matrix", rising_rows=True)
         else:
             if not spec.bands:
                 raise MethodologyError("method product needs bands", field="inherent.bands")
-            _check_thresholds(spec.bands, "inherent.bands", start_at_zero=False)
-            for band in spec.bands:
-                _canonical(band.label, levels, "inherent.bands")
+            _check_band_labels(spec.bands, levels, "inherent.bands")
             self._check_bands_cover(spec.bands, levels, lowest=1, what="score", field="inherent.bands")
         for i, override in enumerate(spec.overrides):
             _canonical(override.probability, probability, f"inherent.overrides[{i}].probability")
@@ -293,19 +291,18 @@ class Methodology(_Strict):
                 "inherent_value: score needs an inherent method product (a matrix gives no score)",
                 field="residual.inherent_value",
             )
+        if spec.method == "post_control":
+            self._check_post_control()
+            return
         if spec.method == "matrix":
             if spec.matrix is None:
                 raise MethodologyError("method matrix needs a matrix", field="residual.matrix")
-            _check_matrix(spec.matrix, effectiveness, len(self.inherent.labels), levels, "residual.matrix")
-            if not self.allow_non_monotonic:
-                grid = [[levels.index(c) for c in spec.matrix[row]] for row in effectiveness]
-                _check_monotone(grid, rising_rows=False, rising_cols=True, field="residual.matrix")
+            self._check_lookup(spec.matrix, effectiveness, len(self.inherent.labels), levels, "residual.matrix",
+                               rising_rows=False)
             return
         if not spec.bands:
             raise MethodologyError(f"method {spec.method} needs bands", field="residual.bands")
-        _check_thresholds(spec.bands, "residual.bands", start_at_zero=False)
-        for band in spec.bands:
-            _canonical(band.label, levels, "residual.bands")
+        _check_band_labels(spec.bands, levels, "residual.bands")
         lowest_input = 1.0
         if spec.method == "product":
             factors = [band.factor for band in self.effectiveness.levels]
@@ -324,6 +321,30 @@ class Methodology(_Strict):
             lowest = 0.0
         self._check_bands_cover(spec.bands, levels, lowest=lowest, what="value", field="residual.bands")
 
+    def _check_post_control(self) -> None:
+        spec, probability, levels = self.residual, self.probability.labels, self.residual.labels
+        if spec.inherent_value != "level":
+            raise MethodologyError("a post_control residual reads no inherent value", field="residual.inherent_value")
+        if spec.matrix is not None:
+            if spec.bands:
+                raise MethodologyError("give a matrix or bands, not both", field="residual.bands")
+            self._check_lookup(spec.matrix, probability, len(self.severity.labels), levels, "residual.matrix",
+                               rising_rows=True)
+            return
+        if not spec.bands:
+            raise MethodologyError("method post_control needs a matrix or bands over probability x severity",
+                                   field="residual.bands")
+        _check_band_labels(spec.bands, levels, "residual.bands")
+        self._check_bands_cover(spec.bands, levels, lowest=1, what="score", field="residual.bands")
+
+    def _check_lookup(self, matrix: dict[str, list[str]], rows: list[str], width: int, levels: list[str],
+                      field: str, *, rising_rows: bool) -> None:
+        """A lookup matrix is complete, names declared levels, and (unless allowed) is monotone."""
+        _check_matrix(matrix, rows, width, levels, field)
+        if not self.allow_non_monotonic:
+            grid = [[levels.index(c) for c in matrix[row]] for row in rows]
+            _check_monotone(grid, rising_rows=rising_rows, rising_cols=True, field=field)
+
     def _check_bands_cover(self, bands: Sequence[Band | ScoreBand], levels: list[str], *, lowest: float,
                            what: str, field: str) -> None:
         """The first band must cover ``lowest``, and the bands' levels must not fall."""
@@ -340,10 +361,22 @@ class Methodology(_Strict):
             return self.probability_by_module[module]
         return self.probability
 
+    @property
+    def post_control(self) -> bool:
+        """Whether the residual is re-assessed after controls rather than derived from
+        inherent risk and effectiveness."""
+        return self.residual.method == "post_control"
+
     def color_of(self, scale: Literal["inherent", "residual"], label: str) -> str | None:
         """Return the colour a file declares for an inherent or residual level."""
         spec = self.inherent if scale == "inherent" else self.residual
         return next((level.color for level in spec.levels if level.label == label), None)
+
+
+def _check_band_labels(bands: list[ScoreBand], levels: list[str], field: str) -> None:
+    _check_thresholds(bands, field, start_at_zero=False)
+    for band in bands:
+        _canonical(band.label, levels, field)
 
 
 def _check_unique(labels: list[str], field: str) -> None:
@@ -416,9 +449,10 @@ def _canonicalised(data: dict[str, Any]) -> dict[str, Any]:
             _canonical_or_same(row, probability): [_canonical_or_same(c, inherent_levels) for c in cells]
             for row, cells in inherent["matrix"].items()
         }
+    residual_rows = probability if residual.get("method") == "post_control" else effectiveness
     if isinstance(residual.get("matrix"), dict):
         residual["matrix"] = {
-            _canonical_or_same(row, effectiveness): [_canonical_or_same(c, residual_levels) for c in cells]
+            _canonical_or_same(row, residual_rows): [_canonical_or_same(c, residual_levels) for c in cells]
             for row, cells in residual["matrix"].items()
         }
     for spec, levels in ((inherent, inherent_levels), (residual, residual_levels)):

@@ -27,10 +27,11 @@ from .engine import Job, JobOutcome, execute_all, skip_iri_format_checker, stop_
 from .exceptions import PipelineError
 from .exports import export_formats, write_exports
 from .hashing import sha256_file
-from .inputs import YearInputs, load_year
+from .inputs import ModuleIdentity, YearInputs, load_year
 from .paths import NOTEBOOKS_DIR, REPORTS_DIR
 
 SUMMARY_NOTEBOOK = "00_summary.ipynb"
+MODULE_NOTEBOOK = "10_module.ipynb"  # the template every module runs unless it names its own
 EXPLORE_NOTEBOOK = "90_explore.ipynb"
 # What every notebook imports first: each worker's kernel imports it before its first notebook.
 WARM_UP = "%matplotlib inline\nimport dsarisk.workbook"
@@ -48,25 +49,31 @@ class RunResult:
     folders: list[Path] = field(default_factory=list)  # every version written (--both)
 
 
-def notebook_for(module_id: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> Path:
-    """The module's notebook, ``<nn>_<module_id_with_underscores>.ipynb``."""
-    matches = sorted(notebooks_dir.glob(f"[0-9][0-9]_{module_id.replace('-', '_')}.ipynb"))
-    if not matches:
-        raise PipelineError(f"no notebook for module '{module_id}' in {notebooks_dir}", module=module_id)
-    return matches[0]
+def notebook_for(identity: ModuleIdentity, notebooks_dir: Path = NOTEBOOKS_DIR, *, year_dir: Path | None = None) -> Path:
+    """The notebook a module runs: the one its taxonomy entry names (looked up in the year's
+    data folder, then in ``notebooks_dir``), else the module template."""
+    if identity.notebook is None:
+        return notebooks_dir / MODULE_NOTEBOOK
+    candidates = [*([year_dir / identity.notebook] if year_dir is not None else []), notebooks_dir / identity.notebook]
+    found = next((path for path in candidates if path.is_file()), None)
+    if found is None:
+        raise PipelineError(f"notebook '{identity.notebook}' named by module '{identity.id}' is in none of "
+                            f"{', '.join(str(c.parent) for c in candidates)}", module=identity.id)
+    return found
 
 
 def plan_jobs(inputs: YearInputs, *, notebooks_dir: Path, executed_dir: Path, results_dir: Path,
               public: bool) -> list[Job]:
-    """The notebooks a year's report executes, in report order: the summary, each module,
-    and (internal report only: it shows confidential distances) the exploration notebook."""
+    """The notebooks a year's report executes, in report order: the summary, each module in
+    the taxonomy's order, and (internal report only: it shows confidential distances) the
+    exploration notebook."""
     data_root = str(inputs.data_dir.resolve())
     common = {"year": inputs.year, "data_dir": data_root, "public": public}
     jobs = [Job("summary", "Summary", notebooks_dir / SUMMARY_NOTEBOOK, executed_dir / SUMMARY_NOTEBOOK, common)]
-    for module_id, item in inputs.modules.items():
-        source = notebook_for(module_id, notebooks_dir)
-        jobs.append(Job(module_id, item.title, source, executed_dir / source.name,
-                        {**common, "module": module_id, "output_dir": str(results_dir)}))
+    for identity in inputs.taxonomy:
+        source = notebook_for(identity, notebooks_dir, year_dir=inputs.data_dir / str(inputs.year))
+        jobs.append(Job(identity.id, identity.title, source, executed_dir / f"{identity.order:02d}_{identity.id}.ipynb",
+                        {**common, "module": identity.id, "output_dir": str(results_dir)}))
     if not public:
         jobs.append(Job("explore", "Exploration", notebooks_dir / EXPLORE_NOTEBOOK, executed_dir / EXPLORE_NOTEBOOK,
                         {"year": inputs.year, "data_dir": data_root, "interactive": False}, cost=1.5))

@@ -12,6 +12,7 @@ and TeX is off whatever the user's matplotlibrc says (:func:`literal`, :func:`pl
 from __future__ import annotations
 
 import functools
+import textwrap
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -62,35 +63,59 @@ def level_colors(method: Methodology, scale: str, levels: Sequence[str]) -> list
 
 
 class _MatrixPlotter:
-    """Draws a level grid as a coloured heatmap, with marked cells."""
+    """Draws a level grid as a coloured heatmap, with marked cells.
+
+    The modules in a cell are listed by short label, wrapped to the cell's width (a label is
+    never split), and each row is as tall as its most crowded cell: with 32 modules in one
+    cell nothing overlaps and the other rows stay compact.
+    """
+
+    FONT_SIZE = 8.5
+    LINE_INCHES = 0.16  # one line of text at FONT_SIZE, with leading
+    CHAR_INCHES = 0.068  # a mean character of the default sans-serif at FONT_SIZE
+    CELL_INCHES = 1.45
 
     def __init__(self, *, grid: list[list[str]], rows: Sequence[str], columns: Sequence[str],
                  levels: Sequence[str], colors: Sequence[str]) -> None:
         self.grid, self.rows, self.columns, self.levels, self.colors = grid, list(rows), list(columns), list(levels), colors
 
+    def _cell_text(self, level: str, names: Sequence[str]) -> str:
+        if not names:
+            return level
+        width = max(6, int((self.CELL_INCHES - 0.15) / self.CHAR_INCHES))
+        listed = textwrap.wrap(", ".join(names), width=width, break_long_words=False, break_on_hyphens=False)
+        return "\n".join([level, *listed])
+
     def plot(self, *, marks: Mapping[tuple[str, str], Sequence[str]], title: str, xlabel: str, ylabel: str) -> Figure:
         shown_rows = self.rows[::-1]  # the highest row on top, as risk matrices are read
+        texts = [[self._cell_text(cell, marks.get((row, column), []))
+                  for column, cell in zip(self.columns, self.grid[self.rows.index(row)])] for row in shown_rows]
+        lines = [max(2, *(text.count("\n") + 1 for text in row)) for row in texts]
+        heights = [self.LINE_INCHES * n + 0.2 for n in lines]
+        edges = np.concatenate([[0.0], np.cumsum(heights)])
         positions = np.array([[self.levels.index(cell) for cell in self.grid[self.rows.index(r)]] for r in shown_rows])
-        annotations = np.array([[literal(cell) for cell in self.grid[self.rows.index(r)]] for r in shown_rows],
-                               dtype=object)
-        for (row, column), names in marks.items():
-            i, j = shown_rows.index(row), self.columns.index(column)
-            annotations[i, j] = f"{annotations[i, j]}\n● " + "\n● ".join(map(literal, names))
-        width = max(6.0, 1.45 * len(self.columns) + 2)
-        figure = Figure(figsize=(width, 0.75 * len(self.rows) + 1.5), layout="constrained")
+        figure = Figure(figsize=(self.CELL_INCHES * len(self.columns) + 2.2, edges[-1] + 1.3), layout="constrained")
         ax = figure.add_subplot()
-        sns.heatmap(positions, ax=ax, cmap=ListedColormap(self.colors), vmin=-0.5, vmax=len(self.levels) - 0.5,
-                    annot=annotations, fmt="", cbar=False, linewidths=1.5, linecolor="white",
-                    annot_kws={"fontsize": 8.5, "color": "black"},
-                    xticklabels=[literal(c) for c in self.columns], yticklabels=[literal(r) for r in shown_rows])
+        ax.pcolormesh(np.arange(len(self.columns) + 1), edges, positions, cmap=ListedColormap(self.colors),
+                      vmin=-0.5, vmax=len(self.levels) - 0.5, edgecolors="white", linewidth=1.5)
+        for i, row in enumerate(texts):
+            middle = (edges[i] + edges[i + 1]) / 2
+            for j, text in enumerate(row):
+                ax.text(j + 0.5, middle, literal(text), ha="center", va="center", fontsize=self.FONT_SIZE, color="black")
         for (row, column) in marks:
-            ax.add_patch(Rectangle((self.columns.index(column), shown_rows.index(row)), 1, 1,
+            i = shown_rows.index(row)
+            ax.add_patch(Rectangle((self.columns.index(column), edges[i]), 1, heights[i],
                                    fill=False, edgecolor="black", linewidth=3.5))
+        ax.set_xlim(0, len(self.columns))
+        ax.set_ylim(edges[-1], 0)
+        ax.set_xticks(np.arange(len(self.columns)) + 0.5, [literal(c) for c in self.columns])
+        ax.set_yticks((edges[:-1] + edges[1:]) / 2, [literal(r) for r in shown_rows])
+        ax.tick_params(length=0)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
         ax.set_title(literal(title), fontsize=11, loc="left")
         ax.set_xlabel(literal(xlabel))
         ax.set_ylabel(literal(ylabel))
-        ax.tick_params(axis="y", rotation=0)
-        ax.tick_params(axis="x", rotation=0)
         return figure
 
 
@@ -156,6 +181,26 @@ def residual_heatmap(method: Methodology, *, marks: Mapping[str, tuple[str, str]
                              colors=level_colors(method, "residual", method.residual.labels))
     return plotter.plot(marks=_grouped(marks), title=title, xlabel="Inherent risk",
                         ylabel="Mitigation effectiveness")
+
+
+def post_control_grid(method: Methodology) -> list[list[str]]:
+    """The residual level of every (post-control probability, post-control severity) cell."""
+    inherent = method.inherent.labels[0]  # carried along only; it does not feed the residual
+    return [[scoring.post_control_residual(method, scoring.probability(method, label=p),
+                                           scoring.severity(method, score=s), inherent_level=inherent).level
+             for s in range(1, len(method.severity.labels) + 1)] for p in method.probability.labels]
+
+
+@plain_text
+def post_control_heatmap(method: Methodology, *, marks: Mapping[str, tuple[str, str]],
+                         title: str = "Residual risk") -> Figure:
+    """The post-control residual matrix with each named module placed at its (post-control
+    probability, post-control severity) cell."""
+    plotter = _MatrixPlotter(grid=post_control_grid(method), rows=method.probability.labels,
+                             columns=method.severity.labels, levels=method.residual.labels,
+                             colors=level_colors(method, "residual", method.residual.labels))
+    return plotter.plot(marks=_grouped(marks), title=title, xlabel="Post-control severity",
+                        ylabel="Post-control probability")
 
 
 @plain_text

@@ -351,9 +351,11 @@ class ResidualResult:
 
     level: str
     inherent: str
-    effectiveness: EffectivenessResult
+    effectiveness: EffectivenessResult | None
     method: str
     value: float | None = None
+    probability: ProbabilityResult | None = None
+    severity: SeverityResult | None = None
 
 
 def residual(
@@ -370,6 +372,9 @@ def residual(
     methodology's residual needs it).
     """
     spec = method.residual
+    if spec.method == "post_control":
+        raise ScoringError("this methodology's residual needs post-control probability and severity",
+                           field="post_control")
     if isinstance(inherent_result, InherentResult):
         inherent_label, inherent_score = inherent_result.level, inherent_result.score
     else:
@@ -399,6 +404,30 @@ def residual(
         level=level, inherent=inherent_label, effectiveness=effectiveness_result, method=spec.method, value=value
     )
 
+def post_control_residual(
+    method: Methodology,
+    probability: ProbabilityResult,
+    severity: SeverityResult,
+    *,
+    inherent_level: str,
+    effectiveness_result: EffectivenessResult | None = None,
+) -> ResidualResult:
+    """Residual risk re-assessed after controls: the post-control probability and severity
+    read from the residual matrix, or their scores' product banded. Effectiveness, when
+    rated, is carried beside the result; it does not change it."""
+    spec = method.residual
+    if spec.method != "post_control":
+        raise ScoringError(f"this methodology's residual is by {spec.method}, not post_control", field="post_control")
+    value: float | None = None
+    if spec.matrix is not None:
+        level = spec.matrix[method.probability.labels[probability.score - 1]][severity.score - 1]
+    else:
+        assert spec.bands is not None  # guaranteed by validation
+        value = probability.score * severity.score
+        level = band_for(value, spec.bands).label
+    return ResidualResult(level=level, inherent=inherent_from_label(method, inherent_level),
+                          effectiveness=effectiveness_result, method=spec.method, value=value,
+                          probability=probability, severity=severity)
 
 
 # -- one case end to end -----------------------------------------------------------------
@@ -409,7 +438,7 @@ class CaseResult:
     probability: ProbabilityResult
     severity: SeverityResult
     inherent: InherentResult
-    effectiveness: EffectivenessResult
+    effectiveness: EffectivenessResult | None
     residual: ResidualResult
 
     def as_dict(self) -> dict[str, dict[str, object]]:
@@ -419,7 +448,8 @@ class CaseResult:
                             "unit": self.probability.unit, "score": self.probability.score},
             "severity": {"level": self.severity.level, "score": self.severity.score},
             "inherent": {"level": self.inherent.level, "score": self.inherent.score},
-            "effectiveness": {"level": self.effectiveness.level, "pct": self.effectiveness.pct},
+            "effectiveness": ({"level": self.effectiveness.level, "pct": self.effectiveness.pct}
+                              if self.effectiveness else None),
             "residual": {"level": self.residual.level, "value": self.residual.value},
         }
 
@@ -435,12 +465,25 @@ def score_case(
     remediability: int | str | None = None,
     effectiveness_pct: float | None = None,
     effectiveness_label: str | None = None,
+    post_rate: float | None = None,
+    post_probability_label: str | None = None,
+    post_severity_score: int | str | None = None,
     module: str | None = None,
 ) -> CaseResult:
     """Score one case given by rate or label, severity or its characteristics, and
-    effectiveness by percentage or label."""
+    effectiveness by percentage or label; a ``post_control`` methodology also takes the
+    post-control rate or level and severity score (then effectiveness is optional)."""
     p = probability(method, rate=rate, label=probability_label, module=module)
     s = severity(method, score=severity_score, scope=scope, scale=scale, remediability=remediability)
     i = inherent(method, p, s)
-    e = effectiveness(method, pct=effectiveness_pct, label=effectiveness_label)
+    given = effectiveness_pct is not None or effectiveness_label is not None
+    e = effectiveness(method, pct=effectiveness_pct, label=effectiveness_label) if given or not method.post_control else None
+    if method.post_control:
+        post_p = probability(method, rate=post_rate, label=post_probability_label, module=module)
+        if post_severity_score is None:
+            raise ScoringError("give the post-control severity score", field="post_control.severity")
+        post_s = severity(method, score=post_severity_score)
+        return CaseResult(p, s, i, e, post_control_residual(method, post_p, post_s, inherent_level=i.level,
+                                                            effectiveness_result=e))
+    assert e is not None
     return CaseResult(p, s, i, e, residual(method, i, e))

@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import explore, plots
 from .assess import ModuleAssessment, assess_module, assess_year
-from .inputs import ART34_1, ART35_1, YearInputs, load_year
+from .inputs import ART34_1, ART35_1, Proxy, YearInputs, is_judged, load_year
 from .labels import canonical_label, version_label
 from .methodology import Methodology
 from .tables import Chart, Html, banner, bullet_list, esc, fmt, paragraph, render_parts, table
@@ -26,38 +26,41 @@ from .sources.sor import SorAggregate, aggregate
 from .sources.sor import shares as sor_shares
 from .values import REDACTED, Value
 
-SHORT_NAMES = {
-    "prohibited-controlled-products": "P&C",
-    "intellectual-property": "IPR",
-    "content-compliance": "CC",
-    "data-protection": "DP",
-    "consumer-protection": "CP",
-}
 ARROWS = {"up": "▲ higher", "down": "▼ lower", "same": "= unchanged", None: "–"}
 COMMITMENT_STATUSES = ("delivered", "in progress", "delayed", "dropped")
 
 
 def _inherent_marks(assessments: dict[str, ModuleAssessment], public: bool) -> dict[str, tuple[str, str]]:
     """Each module's inherent cell, except where its position would reveal a hidden level."""
-    return {SHORT_NAMES.get(m, m): (a.probability.level, a.severity.level) for m, a in assessments.items()
+    return {a.short or m: (a.probability.level, a.severity.level) for m, a in assessments.items()
             if a.disclosure(public=public).marks("inherent")}
 
 
 def _residual_marks(assessments: dict[str, ModuleAssessment], public: bool) -> dict[str, tuple[str, str]]:
     """Each module's residual cell, except where its position would reveal a hidden level."""
-    return {SHORT_NAMES.get(m, m): (a.effectiveness.level, a.inherent.level) for m, a in assessments.items()
-            if a.disclosure(public=public).marks("residual")}
+    return {a.short or m: (a.effectiveness.level, a.inherent.level) for m, a in assessments.items()
+            if a.effectiveness is not None and a.disclosure(public=public).marks("residual")}
+
+
+def _post_control_marks(assessments: dict[str, ModuleAssessment], public: bool) -> dict[str, tuple[str, str]]:
+    """Each module's post-control cell, except where it would reveal hidden post-control levels."""
+    return {a.short or m: (a.residual.probability.level, a.residual.severity.level) for m, a in assessments.items()
+            if a.residual.probability and a.residual.severity and a.disclosure(public=public).marks("post_control")}
 
 
 _MATRICES = {  # kind -> how to draw it, where each module sits, what its rows and columns are
     "inherent": (plots.inherent_heatmap, _inherent_marks, "probability", "severity"),
     "residual": (plots.residual_heatmap, _residual_marks, "effectiveness", "inherent"),
+    "post_control": (plots.post_control_heatmap, _post_control_marks, "post-control probability",
+                     "post-control severity"),
 }
 
 
 def _matrix_chart(kind: str, method: Methodology, assessments: dict[str, ModuleAssessment], *, public: bool,
                   title: str) -> Chart:
     """The ``kind`` risk matrix with the modules placed, its alternative text naming each place."""
+    if kind == "residual" and method.post_control:
+        kind = "post_control"
     draw, place, rows, columns = _MATRICES[kind]
     marks = place(assessments, public)
     where = "; ".join(f"{name} at {row} {rows}, {column} {columns}" for name, (row, column) in marks.items())
@@ -70,8 +73,16 @@ def version_banner(public: bool) -> Html:
     return banner(f"<strong>{esc(version_label(public))}</strong>", kind="ok" if public else "warn")
 
 
+def _section(heading: str, *parts: Html | None) -> Html | None:
+    """A section under its own heading, or None (nothing shown, no empty heading) when
+    the module's inputs have nothing for it."""
+    shown = [part.markup for part in parts if part is not None]
+    return Html(f"<h2>{esc(heading)}</h2>" + "".join(shown)) if shown else None
+
+
 class ModuleBook:
-    """The sections of one module's notebook for one year."""
+    """The sections of one module's notebook for one year. A section the module's inputs
+    leave out (registry, questionnaire, factors, roadmap, published ratings) returns None."""
 
     def __init__(self, assessment: ModuleAssessment, *, public: bool) -> None:
         self.a = assessment
@@ -83,6 +94,15 @@ class ModuleBook:
     def _label(self, rating: str) -> str:
         return self.show.label(rating, getattr(self.a, rating).level)
 
+    def _judgement(self, rating: str) -> str:
+        """`` (judged: <rationale>)`` after a judged rating; the rationale of a confidential
+        rating is hidden with its level, as it would give the level away."""
+        judged = self.a.judged(rating)
+        if judged is None:
+            return ""
+        shown = self.show.shows_rating(rating.split(".")[0])
+        return f" (judged by the analyst: {judged.rationale if shown else REDACTED})"
+
     # -- 1. risk definition and registry -------------------------------------------------
     def title_block(self) -> Html:
         """The module's title, the version mark, the year and the methodology."""
@@ -92,41 +112,67 @@ class ModuleBook:
                     + "".join(paragraph(f"{note}.", heading="Not shown in this version:").markup
                               for note in self.show.notes))
 
-    def definition(self) -> Html:
-        return paragraph(self.item.definition, heading="Risk definition.")
+    def definition(self) -> Html | None:
+        return paragraph(self.item.definition, heading="Risk definition.") if self.item.definition else None
 
-    def registry(self) -> Html:
+    def registry(self) -> Html | None:
+        if not self.item.subcategories:
+            return None
         rows = [{"Sub-category": s.name,
                  "Article 34(1) categories": "; ".join(f"({k}) {ART34_1[k]}" for k in s.art34)}
                 for s in self.item.subcategories]
         return table(pd.DataFrame(rows), caption="Risk registry")
 
+    def registry_section(self) -> Html | None:
+        return _section("Risk definition and registry", self.definition(), self.registry())
+
     # -- 2. probability ------------------------------------------------------------------
     def _proxy_rows(self) -> list[dict[str, str]]:
-        return [{"Proxy": proxy.label + (" (basis)" if proxy.id == self.item.probability.basis else ""),
-                 "Incidents": fmt(self.show.proxy_figure(proxy, "incidents"), public=self.public),
-                 "Volume": fmt(self.show.proxy_figure(proxy, "volume"), public=self.public),
-                 "Rate": fmt(self.show.proxy_figure(proxy, "rate"), public=self.public, decimals=3, unit=proxy.unit),
-                 "Period": str(proxy.period),
-                 "Source": proxy.source} for proxy in self.item.probability.proxies]
+        """The probability proxies' rows; none when the probability is judged."""
+        probability = self.item.probability
+        return self._rows_of_proxies(probability.proxies, getattr(probability, "basis", None))
 
-    def proxies(self) -> Html:
-        return table(pd.DataFrame(self._proxy_rows()), caption="Probability proxies")
+    def _rows_of_proxies(self, proxies: list[Proxy], basis: str | None, *,
+                         feeds: str | None = None) -> list[dict[str, str]]:
+        """Each proxy's figures as the version may show them; ``feeds`` names the rating they
+        fix when not the pre-control probability (``post_control``)."""
+        def figure(proxy: Proxy, name: str) -> Value | None:
+            if feeds is None:
+                return self.show.proxy_figure(proxy, name)
+            return self.show.value(proxy.rate_value() if name == "rate" else getattr(proxy, name), feeds=feeds)
+
+        return [{"Proxy": proxy.label + (" (basis)" if proxy.id == basis else ""),
+                 "Incidents": fmt(figure(proxy, "incidents"), public=self.public),
+                 "Volume": fmt(figure(proxy, "volume"), public=self.public),
+                 "Rate": fmt(figure(proxy, "rate"), public=self.public, decimals=3, unit=proxy.unit),
+                 "Period": str(proxy.period),
+                 "Source": proxy.source} for proxy in proxies]
+
+    def proxies(self) -> Html | None:
+        """The probability proxies; None when the probability is judged."""
+        rows = self._proxy_rows()
+        return table(pd.DataFrame(rows), caption="Probability proxies") if rows else None
 
     def probability(self) -> Html:
         scale = self.method.probability_scale(self.a.module)
-        rate = self.show.number(self.a.rate, feeds="probability", decimals=3, unit=scale.unit)
-        position = (f"level {self.a.probability.score} of {len(scale.levels)}; "
+        label = self._label("probability")
+        position = (f"level {self.a.probability.score} of {len(scale.levels)}"
                     if self.show.shows_rating("probability") else "")
-        return paragraph(f"Basis rate {rate} gives probability level {self._label('probability')} "
-                         f"({position}proxy: {scale.proxy or 'rate'}).", heading="Probability.")
+        if self.a.rate is None:
+            return paragraph(f"Probability level {label}{f', {position}' if position else ''}"
+                             f"{self._judgement('probability')}.", heading="Probability.")
+        rate = self.show.number(self.a.rate, feeds="probability", decimals=3, unit=scale.unit)
+        return paragraph(f"Basis rate {rate} gives probability level {label} "
+                         f"({position}{'; ' if position else ''}proxy: {scale.proxy or 'rate'}).", heading="Probability.")
 
     # -- 3. severity ---------------------------------------------------------------------
     def severity(self) -> Html:
-        result, hidden = self.a.severity, not self.show.shows_severity_scores
-        working = ("" if hidden else
-                   f" The {result.aggregate} of the three is {result.raw:g}, rounded half up to {result.computed_score}.")
-        text = f"Overall severity: {self._label('severity')}.{working}"
+        result = self.a.severity
+        text = f"Overall severity: {self._label('severity')}{self._judgement('severity')}."
+        if self.a.judged("severity"):
+            return paragraph(text)
+        if self.show.shows_severity_scores:
+            text += f" The {result.aggregate} of the three is {result.raw:g}, rounded half up to {result.computed_score}."
         if result.overridden:
             text += f" Overridden by the analyst: {result.rationale}"
         return Html(table(pd.DataFrame(self._severity_rows()), caption="Severity (UN Guiding Principles)").markup
@@ -134,6 +180,8 @@ class ModuleBook:
 
     def _severity_rows(self) -> list[dict[str, str | int]]:
         sev, hidden = self.item.severity, not self.show.shows_severity_scores
+        if is_judged(sev):
+            return []
         return [{"Characteristic": name.capitalize(),
                  "Score": REDACTED if hidden else getattr(sev, name).score,
                  "Rationale": getattr(sev, name).rationale} for name in ("scope", "scale", "remediability")]
@@ -151,10 +199,14 @@ class ModuleBook:
                  "Maturity": REDACTED if hidden else canonical_label(m.maturity, labels), "Weight": f"{m.weight:g}",
                  "Art. 35(1)": ", ".join(m.art35)} for area, m in self.item.measures]
 
-    def questionnaire(self) -> Html:
+    def questionnaire(self) -> Html | None:
+        if not self.item.questionnaire:
+            return None
         return table(pd.DataFrame(self._questionnaire_rows()), caption="Mitigation questionnaire (DTSP maturity)")
 
-    def questionnaire_chart(self) -> Chart:
+    def questionnaire_chart(self) -> Chart | None:
+        if not self.item.questionnaire:
+            return None
         labels = [m.label for m in self.method.maturity]
         counts = Counter(canonical_label(m.maturity, labels) for _, m in self.item.measures)
         title = f"Mitigation effectiveness: {self._label('effectiveness')}"
@@ -163,24 +215,61 @@ class ModuleBook:
                                            hide_values=not self.show.shows_rating("effectiveness"), title=title)
         return Chart(figure, alt=f"{title}. Answers per maturity level and score by measure area.")
 
-    def effectiveness(self) -> Html:
+    def effectiveness(self) -> Html | None:
+        """The effectiveness rating: from the questionnaire's %, or judged; None when not rated."""
+        if self.a.effectiveness is None:
+            return None
+        label = self._label("effectiveness")
+        beside = " It is shown beside the residual risk and does not change it." if self.method.post_control else ""
+        if self.a.effectiveness_pct is None:
+            return paragraph(f"Rated {label}{self._judgement('effectiveness')}.{beside}",
+                             heading="Mitigation effectiveness.")
         pct = self.show.number(self.a.effectiveness_pct, feeds="effectiveness", decimals=1, unit="%")
-        return paragraph(f"{self.a.effectiveness.answers} answers give {pct}, rated "
-                         f"{self._label('effectiveness')}.", heading="Mitigation effectiveness.")
+        return paragraph(f"{self.a.effectiveness.answers} answers give {pct}, rated {label}.{beside}",
+                         heading="Mitigation effectiveness.")
+
+    def mitigation_section(self) -> Html | None:
+        """The heading, questionnaire and rating of the mitigation measures (the chart follows)."""
+        return _section("Mitigation measures", self.questionnaire(), self.effectiveness())
 
     # -- 6. residual ---------------------------------------------------------------------
+    def post_control(self) -> Html | None:
+        """The post-control probability and severity a ``post_control`` residual is read from."""
+        given = self.item.post_control
+        if given is None or self.a.residual.probability is None or self.a.residual.severity is None:
+            return None
+        hidden = not self.show.shows_rating("post_control")
+        probability = REDACTED if hidden else self.a.residual.probability.level
+        severity = REDACTED if hidden else self.a.residual.severity.level
+        rate = ""
+        if not is_judged(given.probability):
+            unit = self.method.probability_scale(self.a.module).unit
+            rate_value = given.probability.basis_proxy.rate_value()
+            rate = f" (basis rate {self.show.number(rate_value, feeds='post_control', decimals=3, unit=unit)})"
+        working = "" if hidden or self.a.residual.value is None else f", product of scores {self.a.residual.value:g}"
+        text = (f"After the controls: probability {probability}{rate}{self._judgement('post_control.probability')}, "
+                f"severity {severity}{self._judgement('post_control.severity')}{working}; "
+                f"residual risk {self._label('residual')}.")
+        rows = self._rows_of_proxies(given.probability.proxies, getattr(given.probability, "basis", None),
+                                     feeds="post_control")
+        proxies = table(pd.DataFrame(rows), caption="Post-control probability proxies").markup if rows else ""
+        return Html(paragraph(text, heading="Post-control assessment.").markup + proxies)
+
     def residual_heatmap(self) -> Chart:
         return _matrix_chart("residual", self.method, {self.a.module: self.a}, public=self.public,
                              title=f"Residual risk: {self.a.title} is {self._label('residual')}")
 
     # -- 7. computed vs published --------------------------------------------------------
-    def published_check(self) -> Html:
+    def published_check(self) -> Html | None:
+        """Computed vs published, under its heading; None when nothing was published."""
+        if not self.a.comparisons:
+            return None
         comparisons = self.show.comparisons(self.a.comparisons)
         rows = [{"Rating": c.rating, "Computed": c.computed, "Published": c.published,
                  "": "✔ matches" if c.matches else "✘ differs"} for c in comparisons]
         if not rows:
-            return banner("The published report states no rating for this module and year"
-                          + (" that this version shows." if self.a.comparisons else "."), kind="warn")
+            return _section("Computed vs published",
+                            banner("The published ratings of this module are not shown in this version.", kind="warn"))
         mismatches = self.show.comparisons(self.a.mismatches)
         if mismatches:
             names = ", ".join(c.rating for c in mismatches)
@@ -188,7 +277,7 @@ class ModuleBook:
                           kind="error")
         else:
             head = banner("Every computed rating matches the published report.", kind="ok")
-        return Html(head.markup + table(pd.DataFrame(rows), caption="Computed vs published").markup)
+        return _section("Computed vs published", head, table(pd.DataFrame(rows), caption="Computed vs published"))
 
     # -- 8. previous year ----------------------------------------------------------------
     def previous_year(self) -> Html:
@@ -205,21 +294,21 @@ class ModuleBook:
                     + note.markup)
 
     # -- 9. Article 34(2) factors --------------------------------------------------------
-    def factors(self) -> Html:
+    def factors(self) -> Html | None:
         rows = []
         for factor in self.item.factors:
             figures = [f"{f.label}: {self.show.number(f.value, unit=f.unit)} ({f.geography}"
                        + (f", {f.period}" if f.period else "") + ")" for f in factor.figures]
             rows.append({"Factor": factor.factor, "Assessment": factor.assessment,
                          "Figures": "; ".join(figures) or "–"})
-        return table(pd.DataFrame(rows), caption="Article 34(2) factors")
+        return _section("Article 34(2) factors", table(pd.DataFrame(rows), caption="Article 34(2) factors")) if rows else None
 
     # -- 10. roadmap ---------------------------------------------------------------------
-    def roadmap(self) -> Html:
+    def roadmap(self) -> Html | None:
         if not self.item.roadmap:
-            return paragraph("No future mitigations recorded.", heading="Roadmap.")
+            return None
         frame = pd.DataFrame(self._roadmap_rows()).sort_values(["Art. 35(1)", "Id"], kind="stable")
-        return table(frame, caption="Roadmap by Article 35(1) measure category")
+        return _section("Roadmap (Article 35(1))", table(frame, caption="Roadmap by Article 35(1) measure category"))
 
     def _roadmap_rows(self) -> list[dict[str, str]]:
         return [{"Art. 35(1)": f"({letter}) {ART35_1[letter]}", "Measure": item.measure, "Id": item.id}
@@ -266,9 +355,9 @@ class ModuleBook:
     def register(self) -> dict[str, object]:
         """The module's tables as the report shows them (redacted alike), and its place in each
         matrix where the report marks it: what the XLSX and CSV exports are built from."""
-        positions = {kind: place({self.a.module: self.a}, self.public).get(SHORT_NAMES.get(self.a.module, self.a.module))
-                     for kind, (_, place, _, _) in _MATRICES.items()}
-        return {"short_name": SHORT_NAMES.get(self.a.module, self.a.module), "positions": positions,
+        kinds = ("inherent", "post_control" if self.method.post_control else "residual")
+        positions = {kind: _MATRICES[kind][1]({self.a.module: self.a}, self.public).get(self.a.short) for kind in kinds}
+        return {"short_name": self.a.short, "positions": positions,
                 "proxies": self._proxy_rows(), "severity": self._severity_rows(),
                 "questionnaire": self._questionnaire_rows(), "roadmap": self._roadmap_rows(),
                 "commitments": self._commitment_rows()}
@@ -304,15 +393,25 @@ class SummaryBook:
         for a in self.assessments.values():
             show = a.disclosure(public=self.public)
             mismatches = show.comparisons(a.mismatches)
+
+            def judged(rating: str, text: str) -> str:
+                return f"{text} (judged)" if a.judged(rating) else text
+
+            effectiveness = "not rated" if a.effectiveness is None else judged(
+                "effectiveness", show.label("effectiveness", a.effectiveness.level)
+                + (f", {show.number(a.effectiveness_pct, feeds='effectiveness', decimals=0, unit='%')}"
+                   if a.effectiveness_pct else ""))
             rows.append({
+                "#": a.order,
                 "Module": a.title,
-                "Probability": show.label("probability", a.probability.level),
-                "Severity": show.label("severity", a.severity.level),
+                "Short": a.short,
+                "Probability": judged("probability", show.label("probability", a.probability.level)),
+                "Severity": judged("severity", show.label("severity", a.severity.level)),
                 "Inherent": show.label("inherent", a.inherent.level),
-                "Effectiveness": (f"{show.label('effectiveness', a.effectiveness.level)}, "
-                                  f"{show.number(a.effectiveness_pct, feeds='effectiveness', decimals=0, unit='%')}"),
+                "Effectiveness": effectiveness,
                 "Residual": show.label("residual", a.residual.level),
-                "Published": "✔ matches" if not mismatches else "✘ " + ", ".join(c.rating for c in mismatches),
+                "Published": ("–" if not show.comparisons(a.comparisons) else "✔ matches" if not mismatches
+                              else "✘ " + ", ".join(c.rating for c in mismatches)),
                 "Findings": len(show.findings(a.findings)),
             })
         return table(pd.DataFrame(rows), caption=f"Systemic risk ratings {self.year}")
@@ -326,7 +425,8 @@ class SummaryBook:
                              title=f"Residual risk of every module, {self.year}")
 
     def legend(self) -> Html:
-        return bullet_list([f"{SHORT_NAMES.get(m, m)}: {a.title}" for m, a in self.assessments.items()])
+        items = "".join(f"<li><strong>{esc(a.short)}</strong>: {esc(a.title)}</li>" for a in self.assessments.values())
+        return Html(f"<ul style='columns: 3 16em'>{items}</ul>")  # in columns: a taxonomy may hold 60 modules
 
     def year_over_year(self) -> Html:
         rows = []
@@ -356,7 +456,9 @@ class SummaryBook:
         if mismatched:
             return banner(esc(" ".join(parts)) + "<br><strong>MISMATCH</strong> with the published report in: "
                           + esc(", ".join(mismatched)), kind="error")
-        return banner(esc(" ".join(parts)) + " Every computed rating matches the published report.",
+        published = any(a.comparisons for a in self.assessments.values())
+        return banner(esc(" ".join(parts)) + (" Every computed rating matches the published report." if published
+                                              else " No published rating to compare with."),
                       kind="warn" if count else "ok")
 
     def commitments(self) -> Html:
@@ -400,11 +502,12 @@ def open_summary(*, year: int, data_dir: str | None = None, methodology: str | N
     return SummaryBook(assess_year(inputs), year=inputs.year, platform=inputs.assessment.platform, public=public)
 
 
-def open_module(*, year: int, module: str, data_dir: str | None = None, methodology: str | None = None,
-                public: bool = False) -> ModuleBook:
-    """Load, validate and score ``module`` for ``year``; return its notebook sections."""
+def open_module(*, year: int, module: str | None = None, data_dir: str | None = None,
+                methodology: str | None = None, public: bool = False) -> ModuleBook:
+    """Load, validate and score ``module`` (the taxonomy's first by default) for ``year``;
+    return its notebook sections."""
     inputs = load_year(int(year), data_dir=data_dir, methodology=methodology)
-    return ModuleBook(assess_module(inputs, module), public=public)
+    return ModuleBook(assess_module(inputs, module or inputs.taxonomy.ids[0]), public=public)
 
 
 class ExploreBook:
@@ -414,7 +517,10 @@ class ExploreBook:
     def __init__(self, inputs: YearInputs, *, module: str) -> None:
         self.inputs = inputs
         self.assessments = assess_year(inputs)
-        self.module = module if module in self.assessments else next(iter(self.assessments))
+        # by default the module most at risk after mitigation (the first such, in taxonomy order)
+        self.module = module if module in self.assessments else max(
+            self.assessments, key=lambda m: self.assessments[m].methodology.residual.labels.index(
+                self.assessments[m].residual.level))
         self._sensitivities: dict[str, list[explore.Sensitivity]] = {}
 
     @property
@@ -479,7 +585,7 @@ class ExploreBook:
         return explore.whatif_widget(self.focus)
 
 
-def open_explore(*, year: int, module: str, data_dir: str | None = None, methodology: str | None = None) -> ExploreBook:
+def open_explore(*, year: int, module: str | None = None, data_dir: str | None = None, methodology: str | None = None) -> ExploreBook:
     """Load and score every module of ``year`` for exploration, focused on ``module``."""
     return ExploreBook(load_year(int(year), data_dir=data_dir, methodology=methodology), module=module)
 
@@ -520,7 +626,9 @@ class SorBook:
         return Chart(plots.sor_trend_chart(self.table, platform=self.platform),
                      alt=f"{self.platform}: statements per month and module, proactive and automated shares.")
 
-    def platforms(self, module: str) -> Chart:
+    def platforms(self, module: str | None = None) -> Chart:
+        """Platforms side by side for ``module`` (by default the one with most statements)."""
+        module = module or str(self.table.groupby("module")["statements"].sum().idxmax())
         return Chart(plots.sor_platform_chart(self.table, module=module),
                      alt=f"Platforms side by side for {module}.")
 

@@ -4,6 +4,7 @@ check against the methodology and the previous year."""
 from __future__ import annotations
 
 import stat
+from collections.abc import Collection
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -18,22 +19,60 @@ from ..yamlio import MAX_BYTES, read_yaml
 from ..paths import DATA_DIR
 from .crossyear import check_commitments, previous_roadmap
 from .markers import refuse_values_to_update
-from .registries import MODULES
-from .schema import AssessmentInput, ModuleInput, validated
+from .judged import Judged, is_judged
+from .schema import AssessmentInput, ModuleInput, SeverityInput, validated
 from .sources import resolve_sor
+from .taxonomy import Taxonomy
+
+def _check_severity(severity: SeverityInput, method: Methodology, path: Path, module: str, where: str, *,
+                    hidden: bool) -> None:
+    scale_size = len(method.severity.labels)
+    scored = ("scope", "scale", "remediability", *(["override"] if severity.override else []))
+    for name in scored:
+        score = getattr(severity, name).score
+        if not 1 <= score <= scale_size:
+            shown = "the score" if hidden else f"score {score}"
+            raise InputError(f"{shown} is outside the severity scale 1..{scale_size}",
+                             file=path, module=module, field=f"{where}.{name}.score")
+
+
+def _check_level(judged: Judged, labels: list[str], path: Path, module: str, where: str, *, hidden: bool) -> None:
+    if canonical_label(judged.level, labels) is None:
+        shown = "the level" if hidden else f"'{judged.level}'"
+        raise InputError(f"{shown} is not a level of the methodology ({', '.join(labels)})",
+                         file=path, module=module, field=f"{where}.level")
+
+
+def _check_rated(probability: Any, severity: Any, method: Methodology, path: Path, module: str, where: str, *,
+                 hidden: Collection[str]) -> None:
+    """Probability and severity, judged or assessed, fit the methodology's scales."""
+    if is_judged(probability):
+        _check_level(probability, method.probability.labels, path, module, f"{where}probability",
+                     hidden="probability" in hidden)
+    if is_judged(severity):
+        _check_level(severity, method.severity.labels, path, module, f"{where}severity", hidden="severity" in hidden)
+    else:
+        _check_severity(severity, method, path, module, f"{where}severity", hidden="severity" in hidden)
+
 
 def _check_against_methodology(item: ModuleInput, method: Methodology, path: Path) -> None:
-    # messages end up in logs: they never repeat a confidential score or answer
-    severity_hidden = item.severity.confidential or "severity" in item.confidential_ratings
-    answers_hidden = "effectiveness" in item.confidential_ratings
-    scale_size = len(method.severity.labels)
-    scored = ("scope", "scale", "remediability", *(["override"] if item.severity.override else []))
-    for name in scored:
-        score = getattr(item.severity, name).score
-        if not 1 <= score <= scale_size:
-            shown = "the score" if severity_hidden else f"score {score}"
-            raise InputError(f"{shown} is outside the severity scale 1..{scale_size}",
-                             file=path, module=item.module, field=f"severity.{name}.score")
+    # messages end up in logs: they never repeat a confidential score, level or answer
+    hidden = {*item.confidential_ratings, *(["severity"] if getattr(item.severity, "confidential", False) else [])}
+    _check_rated(item.probability, item.severity, method, path, item.module, "", hidden=hidden)
+    if method.post_control and item.post_control is None:
+        raise InputError("the methodology's residual is post-control: give post_control probability and severity",
+                         file=path, module=item.module, field="post_control")
+    if item.post_control is not None:  # read only by a post-control methodology, checked whatever the method
+        post_hidden = {"probability", "severity"} if "post_control" in hidden else set()
+        _check_rated(item.post_control.probability, item.post_control.severity, method, path, item.module,
+                     "post_control.", hidden=post_hidden)
+    answers_hidden = "effectiveness" in hidden
+    if item.effectiveness is not None:
+        _check_level(item.effectiveness, method.effectiveness.labels, path, item.module, "effectiveness",
+                     hidden=answers_hidden)
+    elif not item.questionnaire and not method.post_control:
+        raise InputError("give a questionnaire or a judged effectiveness {level, rationale}",
+                         file=path, module=item.module, field="effectiveness")
     maturity = [m.label for m in method.maturity]
     for a, area in enumerate(item.questionnaire):
         for q, measure in enumerate(area.measures):
@@ -85,6 +124,7 @@ class YearInputs(BaseModel):
     methodology_path: Path
     modules: dict[str, ModuleInput]
     files: dict[str, Path]
+    taxonomy: Taxonomy
 
     @property
     def previous_year(self) -> int | None:
@@ -177,13 +217,18 @@ def _load_year(year: int, root: Path, methodology: str | Path | None, modules: l
     methodology_path = (resolve_methodology_path(methodology, base=year_dir) if methodology is not None
                         else named_methodology(assessment.methodology, base=year_dir, file=assessment_path))
     method = load_methodology(methodology_path)
-    unknown = [m for m in method.probability_by_module if m not in MODULES]
+    unknown = [m for m in method.probability_by_module if m not in assessment.module_ids]
     if unknown:  # a misspelt module would silently be banded on the main scale
-        raise InputError(f"unknown module id(s) {', '.join(unknown)} ({', '.join(MODULES)})",
+        raise InputError(f"module id(s) {', '.join(unknown)} not in this year's assessment "
+                         f"({', '.join(assessment.module_ids)})",
                          file=methodology_path, field="probability_by_module")
     files = {"assessment": assessment_path, "methodology": methodology_path}
     loaded: dict[str, ModuleInput] = {}
-    for module_id in assessment.modules if modules is None else modules:
+    unknown = [m for m in modules or [] if m not in assessment.module_ids]
+    if unknown:
+        raise InputError(f"module(s) {', '.join(unknown)} not in this year's assessment "
+                         f"({', '.join(assessment.module_ids)})", file=assessment_path, field="modules")
+    for module_id in assessment.module_ids if modules is None else modules:
         path = year_dir / f"{module_id}.yaml"
         if path.name not in parsed:
             raise InputError("module file is missing", file=path, module=module_id)
@@ -195,5 +240,6 @@ def _load_year(year: int, root: Path, methodology: str | Path | None, modules: l
         check_commitments(item, path, previous_roadmap(root, assessment.previous_year, module_id))
         loaded[module_id] = item
         files[module_id] = path
+    taxonomy = Taxonomy.from_entries(assessment.modules, {m: item.title for m, item in loaded.items()})
     return YearInputs(year=year, data_dir=root, assessment=assessment, methodology=method,
-                      methodology_path=methodology_path, modules=loaded, files=files)
+                      methodology_path=methodology_path, modules=loaded, files=files, taxonomy=taxonomy)

@@ -1,16 +1,10 @@
-"""Registries the inputs are checked against: the risk modules and the DSA's article lists."""
+"""Registries the inputs are checked against: the DSA's article lists (the risk modules are
+data: see :mod:`dsarisk.inputs.taxonomy`)."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-MODULES: dict[str, str] = {
-    "prohibited-controlled-products": "Prohibited & Controlled Products",
-    "intellectual-property": "Intellectual Property Rights",
-    "content-compliance": "Content Compliance",
-    "data-protection": "Data Protection",
-    "consumer-protection": "Consumer Protection & related fundamental rights",
-}
 ART34_1 = {
     "a": "illegal content",
     "b": "fundamental rights",

@@ -31,7 +31,9 @@ from pydantic import Strict as StrictType
 from ..exceptions import InputError
 from ..methodology import describe_validation_error
 from ..values import Value
-from .registries import ART34_2_FACTORS, MODULES, Art34Letter, Art35Letter
+from .judged import Judged, judged_or
+from .registries import ART34_2_FACTORS, Art34Letter, Art35Letter
+from .taxonomy import ModuleEntries, check_entries
 
 def _to_value(raw: Any) -> Any:
     """Accept ``12345`` or ``{value: 12345, confidential: true}``; reject anything else.
@@ -275,28 +277,40 @@ class ChangeReason(_Strict):
     explanation: str
 
 
+class PostControlInput(_Strict):
+    """Probability and severity re-assessed on post-control data (a ``post_control`` residual)."""
+
+    probability: judged_or(ProbabilityInput)  # type: ignore[valid-type]
+    severity: judged_or(SeverityInput)  # type: ignore[valid-type]
+
+
 class ModuleInput(_Strict):
-    """Everything a module notebook needs for one year."""
+    """Everything a module notebook needs for one year. Only ``module``, ``title``,
+    probability, severity and (unless the methodology does without) effectiveness are
+    required; each may be a :class:`~dsarisk.inputs.judged.Judged` level."""
 
     module: str
     title: str
     note: str | None = None
-    definition: str
-    subcategories: list[Subcategory] = Field(min_length=1)
-    probability: ProbabilityInput
-    severity: SeverityInput
+    definition: str | None = None
+    subcategories: list[Subcategory] = []
+    probability: judged_or(ProbabilityInput)  # type: ignore[valid-type]
+    severity: judged_or(SeverityInput)  # type: ignore[valid-type]
+    effectiveness: Judged | None = None
+    post_control: PostControlInput | None = None
     factors: list[Factor] = []
-    questionnaire: list[Area] = Field(min_length=1)
+    questionnaire: list[Area] = []
     roadmap: list[RoadmapItem] = []
     published: Published = Published()
     change_since_previous: ChangeReason | None = None
-    confidential_ratings: list[Literal["probability", "severity", "effectiveness"]] = []
+    confidential_ratings: list[Literal["probability", "severity", "effectiveness", "post_control"]] = []
     commitments: list[Commitment] = []
 
-    @field_validator("module")
-    @classmethod
-    def _known_module(cls, module: str) -> str:
-        return _one_of(module, MODULES, "a module id")
+    @model_validator(mode="after")
+    def _effectiveness_once(self) -> ModuleInput:
+        if self.effectiveness is not None and self.questionnaire:
+            raise ValueError("give a questionnaire or a judged effectiveness, not both")
+        return self
 
     @field_validator("questionnaire")
     @classmethod
@@ -329,18 +343,15 @@ class AssessmentInput(_Strict):
     period: Period
     methodology: str
     previous_year: StrictInt | None = None
-    modules: list[str] = Field(default_factory=lambda: list(MODULES), min_length=1)
+    modules: ModuleEntries
     note: str | None = None
     proxy_change_factor: Annotated[Real, Field(gt=1)] = 1.5
 
-    @field_validator("modules")
-    @classmethod
-    def _known_modules(cls, modules: list[str]) -> list[str]:
-        unknown = [m for m in modules if m not in MODULES]
-        if unknown:
-            raise ValueError(f"unknown module id(s) {', '.join(unknown)} ({', '.join(MODULES)})")
-        unique_ids(modules, "module")
-        return modules
+    _modules_once = field_validator("modules")(check_entries)
+
+    @property
+    def module_ids(self) -> list[str]:
+        return [entry.id for entry in self.modules]
 
     @field_validator("previous_year")
     @classmethod

@@ -1,9 +1,12 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -11,14 +14,18 @@
 # ---
 
 # %% [markdown] tags=["remove_cell"]
-# **For analysts** (this note is left out of the report): every number below is computed by the
-# `dsarisk` library from the year's input files; the notebook only lays the sections out. Run it
-# for another year or module by changing the parameters. The five module notebooks are written
-# from `notebooks/module_template.py` by `make notebooks`: edit the template, not the copies.
+# **For analysts** (this note is left out of the report): the one notebook of every risk
+# module. `dsarisk run` executes it once per module of the year's taxonomy
+# (`assessment.yaml`), with that module's parameters; run it by hand for any module by
+# changing them. Every number is computed by the `dsarisk` library from the year's input
+# files; the notebook only lays the sections out. A section the module's inputs leave out
+# (registry, questionnaire, factors, roadmap, published ratings) shows nothing, heading
+# included. A module that needs more analysis names its own notebook in `assessment.yaml`
+# (`notebook:`), taking the same parameters.
 
 # %% tags=["parameters"]
 year = 2024
-module = "prohibited-controlled-products"
+module = None
 data_dir = None
 methodology = None
 public = False
@@ -31,22 +38,17 @@ from dsarisk.workbook import open_module
 book = open_module(year=year, module=module, data_dir=data_dir, methodology=methodology, public=public)
 book.title_block()
 
-# %% [markdown]
-# ## Risk definition and registry
-
 # %%
-display(book.definition(), book.registry())
+book.registry_section()
 
 # %% [markdown]
 # ## Probability
-# The rate of the basis proxy is banded by the methodology's probability thresholds.
 
 # %%
-display(book.proxies(), book.probability())
+display(*filter(None, [book.proxies(), book.probability()]))
 
 # %% [markdown]
 # ## Severity
-# Scope, scale and remediability, combined as the methodology says.
 
 # %%
 book.severity()
@@ -57,11 +59,8 @@ book.severity()
 # %%
 book.inherent_heatmap()
 
-# %% [markdown]
-# ## Mitigation measures
-
 # %%
-display(book.questionnaire(), book.effectiveness())
+book.mitigation_section()
 
 # %%
 book.questionnaire_chart()
@@ -70,10 +69,10 @@ book.questionnaire_chart()
 # ## Residual risk
 
 # %%
-book.residual_heatmap()
+book.post_control()
 
-# %% [markdown]
-# ## Computed vs published
+# %%
+book.residual_heatmap()
 
 # %%
 book.published_check()
@@ -84,14 +83,8 @@ book.published_check()
 # %%
 book.previous_year()
 
-# %% [markdown]
-# ## Article 34(2) factors
-
 # %%
 book.factors()
-
-# %% [markdown]
-# ## Roadmap (Article 35(1))
 
 # %%
 book.roadmap()
