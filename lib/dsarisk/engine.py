@@ -11,7 +11,6 @@ module before it can start its kernel, so what it imports is paid once per worke
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import sys
@@ -287,24 +286,6 @@ def _die_with_parent(signum: int = signal.SIGKILL) -> None:
         pass
 
 
-class _WorkerLoop(asyncio.SelectorEventLoop):
-    """The event loop of a worker's kernel: it declines signal handlers. nbclient installs
-    SIGINT and SIGTERM handlers for each notebook and afterwards resets both to Python's
-    defaults, which would undo the worker's own (Ctrl-C ignored, SIGTERM takes the kernels
-    along); it carries on without them when the loop refuses (as outside the main thread)."""
-
-    def add_signal_handler(self, sig: int, callback: Callable[..., object], *args: Any) -> None:
-        raise RuntimeError("a dsarisk worker keeps its own signal handlers")
-
-    def remove_signal_handler(self, sig: int) -> bool:
-        raise RuntimeError("a dsarisk worker keeps its own signal handlers")
-
-
-class _WorkerLoopPolicy(asyncio.DefaultEventLoopPolicy):
-    def new_event_loop(self) -> asyncio.AbstractEventLoop:
-        return _WorkerLoop()
-
-
 def _end_worker(*_: Any) -> None:
     """Kill this worker's kernels, wait until they are gone, and exit: once the main process
     has seen the worker end, no notebook can still write into the staging folder."""
@@ -340,7 +321,6 @@ def _init_worker(parent: int, warm_up: str, reuse: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked since birth (worker_pool)
     signal.signal(signal.SIGTERM, _end_worker)
-    asyncio.set_event_loop_policy(_WorkerLoopPolicy())
     _die_with_parent(signal.SIGTERM)
     if os.getppid() != parent:  # the parent died before prctl took effect
         _end_worker()
