@@ -206,6 +206,32 @@ def test_ctrl_c_while_the_workers_start_is_one_line(tmp_path):
     assert not [pid for pid in family if _running(pid)], "processes outlived the interrupted run"
 
 
+def _signals(pid: int) -> tuple[int, int]:
+    fields = dict(line.split(":\t") for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":\t" in line)
+    return int(fields["SigIgn"], 16), int(fields["SigCgt"], 16)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads signal dispositions from /proc")
+@pytest.mark.notebook
+def test_a_worker_keeps_its_signal_handlers_after_a_notebook(tmp_path):
+    """nbclient installs SIGINT and SIGTERM handlers for a notebook where it can, and resets them
+    to Python's defaults after it: the worker must still ignore Ctrl-C and take its kernel along
+    on SIGTERM (a guard: it passes today because nbclient cannot install them in our workers)."""
+    from dsarisk.engine import execute_job, stop_pool, worker_pool
+
+    from .test_engine import _job
+
+    pool = worker_pool(1)
+    try:
+        assert pool.submit(execute_job, _job(tmp_path, "any", "x = 1")).result().error is None
+        (pid,) = list(pool._processes)
+        ignored, caught = _signals(pid)
+    finally:
+        stop_pool(pool)
+    assert ignored & (1 << (signal.SIGINT - 1)), "Ctrl-C is no longer ignored"
+    assert caught & (1 << (signal.SIGTERM - 1)), "SIGTERM no longer takes the kernel along"
+
+
 # -- 17: the exception hierarchy ----------------------------------------------------------------
 def test_a_broken_report_template_is_a_dsarisk_error(monkeypatch, tmp_path):
     monkeypatch.setattr(export, "SECTIONS_MARK", "<!-- a mark the template does not hold -->")
