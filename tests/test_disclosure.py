@@ -242,7 +242,7 @@ def _figure_paths() -> list[tuple[str, tuple]]:
     """(module, path) of every number written in the year's module files that may be
     confidential (a statements-of-reasons proxy's counts come from the dump, not the file)."""
     paths = []
-    for module_id in load_year(YEAR, modules=[]).assessment.modules:
+    for module_id in load_year(YEAR, modules=[]).assessment.module_ids:
         module = yaml.safe_load((DATA_DIR / str(YEAR) / f"{module_id}.yaml").read_text())
         for i, proxy in enumerate(module["probability"]["proxies"]):
             paths += [(module_id, ("probability", "proxies", i, name)) for name in ("incidents", "volume", "rate")

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import nbformat
+import openpyxl
 import pytest
 import yaml
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -352,11 +353,17 @@ def test_a_sixth_module_is_one_file_and_one_line(tmp_path):
 @pytest.mark.notebook
 @pytest.mark.xdist_group("taxonomy")
 def test_a_post_control_year_runs_end_to_end(post_control_year, tmp_path):
-    folder = run_year(2024, data_dir=post_control_year, out_dir=tmp_path / "reports", jobs=2, public=True).folder
+    folder = run_year(2024, data_dir=post_control_year, out_dir=tmp_path / "reports", jobs=2, public=True,
+                      formats="html,xlsx").folder
     modules = json.loads((folder / "summary.json").read_text())["modules"]
     assert {m: r["residual"] for m, r in modules.items()} == {m: e[3] for m, e in EXPECTED_POST_CONTROL.items()}
     html = (folder / "report.html").read_text()
     assert "Post-control assessment." in html and "Post-control probability" in html
+    matrices = openpyxl.load_workbook(folder / "report.xlsx")["Matrices"]
+    cells = [str(c.value) for row in matrices.iter_rows() for c in row if c.value is not None]
+    assert any(c.startswith("Residual risk: post-control probability") for c in cells)
+    placed = [c for c in cells if "● " in c]  # each module sits in its post-control cell
+    assert sum(c.count("● ") for c in placed) == 2 * len(EXPECTED_POST_CONTROL)
 
 
 @pytest.mark.notebook

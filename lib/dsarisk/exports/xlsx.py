@@ -178,13 +178,17 @@ def _matrix_sheet(register: _Register) -> None:
     specs = [
         ("inherent", "Inherent risk: probability (rows) by severity (columns)", method.probability.labels[::-1],
          method.severity.labels, method.probability.labels, plots.inherent_grid(method), method.inherent.labels),
+        ("post_control", "Residual risk: post-control probability (rows) by post-control severity (columns)",
+         method.probability.labels[::-1], method.severity.labels, method.probability.labels,
+         plots.post_control_grid(method), method.residual.labels) if method.post_control else
         ("residual", "Residual risk: mitigation effectiveness (rows) by inherent risk (columns)",
          method.effectiveness.labels, method.inherent.labels, method.effectiveness.labels,
          plots.residual_grid(method), method.residual.labels),
     ]
     row = FIRST_ROW
     for kind, caption, shown_rows, columns, grid_rows, grid, levels in specs:
-        colours = dict(zip(levels, plots.level_colors(method, kind, levels), strict=True))
+        scale = "inherent" if kind == "inherent" else "residual"  # a post-control residual has the residual's colours
+        colours = dict(zip(levels, plots.level_colors(method, scale, levels), strict=True))
         marks: dict[tuple[str, str], list[str]] = {}
         for record in modules.values():
             position = record["register"]["positions"][kind]
