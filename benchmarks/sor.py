@@ -97,10 +97,11 @@ def build(folder: Path, rows: int) -> str:
     return "real rows repeated with fresh uuids"
 
 
-def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+def timed(command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> tuple[float, float, str]:
     """Wall seconds, peak MB and standard output of ``command`` in its own process."""
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", PEAK, *command], capture_output=True, text=True, env=env)
+    out = subprocess.run([sys.executable, "-c", PEAK, *command], capture_output=True, text=True, env=env,
+                         cwd=cwd)
     seconds = time.perf_counter() - started
     if out.returncode != 0:
         raise RuntimeError(f"{command[:3]} failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
@@ -171,7 +172,7 @@ def main() -> None:
                 seconds, peak, _ = timed([*shantay, "--archive", str(archive), "--staging", str(scratch / "staging"),
                                           "--offline", "--first", str(FIRST_DAY), "--last",
                                           str(FIRST_DAY + dt.timedelta(days=1)), "summarize"],
-                                         env={**os.environ, "HOME": str(home)})
+                                         env={**os.environ, "HOME": str(home)}, cwd=scratch)  # its log goes there
                 results[("shantay", rows)] = {"seconds": seconds, "peak_mb": peak}
                 shutil.rmtree(scratch / "staging", ignore_errors=True)
             for (name, size_), r in results.items():

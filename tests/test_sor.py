@@ -82,6 +82,7 @@ def test_duckdb_matches_the_pandas_oracle_and_accounts_for_every_row(dump):
     assert ".zip!" in example and ".csv: uuid " in example  # file, part and row named
     assert set(p["repaired_by_reason"]) == {"invalid UTF-8 bytes replaced", 'read with PHP\'s \\" escape'}
     assert {f["schema_version"] for f in p["files"]} == {"v1", "v2"}
+    assert all(f["schema_version"] == f["schema_by_date"] for f in p["files"])  # v1 before 2025-07-01, v2 from it
     assert {f["layout"] for f in p["files"]} == {"nested zip"}
 
 

@@ -28,6 +28,7 @@ import io
 import itertools
 import json
 import os
+import re
 import shutil
 import struct
 import tempfile
@@ -328,6 +329,16 @@ class FileRecord:
     dump: str = ""
     rows_read: int = 0
     territorial_filter: str = ""
+    schema_by_date: str = ""  # the version in force on the day the file is named after, if any
+
+
+def _schema_by_date(name: str) -> str:
+    """The schema version in force on the date in a dump's name (empty when it has none)."""
+    match = re.search(r"(\d{4}-\d{2}-\d{2})", name)
+    try:
+        return version_of(dt.date.fromisoformat(match[1])) if match else ""
+    except ValueError:
+        return ""
 
 
 def discover(path: str | Path) -> list[Path]:
@@ -498,7 +509,7 @@ def iter_parts(files: Sequence[Path], workdir: Path, records: list[FileRecord]) 
     ``workdir``; the reader calls :meth:`Part.release` once it has read one); one FileRecord
     per file is appended to ``records``."""
     for path in files:
-        record = FileRecord(path.name, sha256_file(path), layout="")
+        record = FileRecord(path.name, sha256_file(path), layout="", schema_by_date=_schema_by_date(path.name))
         records.append(record)
         if path.name.endswith(".parquet"):
             import pyarrow.parquet as pq
