@@ -150,7 +150,7 @@ def test_new_year_refuses_an_invalid_source_in_one_line(data_copy, capsys):
 
 
 def test_new_year_checks_the_methodology_it_is_given(data_copy, capsys):
-    assert main(["new-year", "2025", "--from", "2024", "--data-dir", str(data_copy), "--methodology", "year3"]) == 2
-    assert capsys.readouterr().err == ("dsarisk: error: field '--methodology': no methodology 'year3' "
+    assert main(["new-year", "2025", "--from", "2024", "--data-dir", str(data_copy), "--methodology", "year9"]) == 2
+    assert capsys.readouterr().err == ("dsarisk: error: field '--methodology': no methodology 'year9' "
                                        "(a path, or a name in data/methodology)\n")
     assert not (data_copy / "2025").exists()

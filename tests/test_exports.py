@@ -57,11 +57,14 @@ needs_pdf = pytest.mark.skipif(PDF_MISSING is not None, reason=PDF_MISSING or ""
 def _inject_formulas(data: Path) -> None:
     path = data / "2024" / "consumer-protection.yaml"
     module = yaml.safe_load(path.read_text())
-    module["title"] = FORMULAS["title"]
     module["probability"]["proxies"][0]["label"] = FORMULAS["proxy"]
     module["roadmap"][0]["measure"] = FORMULAS["roadmap"]
     module["questionnaire"][0]["measures"][0]["question"] = FORMULAS["question"]
     path.write_text(yaml.safe_dump(module, sort_keys=False))
+    path = data / "2024" / "assessment.yaml"  # a module's title is the taxonomy's
+    assessment = yaml.safe_load(path.read_text())
+    next(m for m in assessment["modules"] if m["id"] == "consumer-protection")["title"] = FORMULAS["title"]
+    path.write_text(yaml.safe_dump(assessment, sort_keys=False))
 
 
 @pytest.fixture(scope="module")

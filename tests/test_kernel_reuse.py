@@ -12,7 +12,7 @@ import pytest
 
 from dsarisk.engine import Job, execute_job, stop_pool, worker_pool
 from dsarisk.paths import DATA_DIR, NOTEBOOKS_DIR
-from dsarisk.pipeline import WARM_UP
+from dsarisk.pipeline import MODULE_NOTEBOOK, WARM_UP
 
 from .test_engine import _notebook
 
@@ -52,7 +52,7 @@ fig
 @pytest.fixture(scope="module")
 def jobs(tmp_path_factory) -> dict[str, object]:
     folder = tmp_path_factory.mktemp("reuse")
-    module = next(NOTEBOOKS_DIR.glob("04_*.ipynb"))
+    module = NOTEBOOKS_DIR / MODULE_NOTEBOOK
     common = {"year": 2024, "data_dir": str(DATA_DIR)}
 
     def job(name: str, source: Path, parameters: dict) -> object:

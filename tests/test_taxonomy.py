@@ -225,9 +225,10 @@ EXPECTED_POST_CONTROL = {  # by hand: score product 1..25, bands Low 1, Low Medi
 def post_control_year(tmp_path: Path) -> Path:
     """The 2024 sample re-scored under the Year 3 (post-control) methodology, each module with
     its post-control probability and severity (one from a proxy, the others judged)."""
+    root = tmp_path / "data"  # reports go beside it: a run refuses an output folder inside its data
     for name in ("2023", "2024", "methodology", "sor"):
-        shutil.copytree(DATA_DIR / name, tmp_path / name)
-    folder = tmp_path / "2024"
+        shutil.copytree(DATA_DIR / name, root / name)
+    folder = root / "2024"
     data = _assessment(folder)
     data["methodology"] = "year3"
     _write_assessment(folder, data)
@@ -237,7 +238,7 @@ def post_control_year(tmp_path: Path) -> Path:
         module["post_control"] = post
         module["published"] = {}
         path.write_text(yaml.safe_dump(module, sort_keys=False, allow_unicode=True))
-    return tmp_path
+    return root
 
 
 def test_post_control_residual_is_read_from_post_control_ratings_not_effectiveness(post_control_year):

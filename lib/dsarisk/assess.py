@@ -216,15 +216,21 @@ def answers_of(measures: Iterable[Measure]) -> list[scoring.Answer]:
     return [scoring.Answer(m.maturity, m.weight, m.component) for m in measures]
 
 
-def _probability(method: Methodology, given: Any, module_id: str, located: Any) -> tuple[Value | None, scoring.ProbabilityResult]:
+def _located(error: ScoringError, inputs: YearInputs, module_id: str) -> InputError:
+    """The error with its file and module; no confidential number in the message (CI logs)."""
+    return InputError(redact_numbers(error.message, year_secrets(inputs)), file=inputs.files[module_id],
+                      module=module_id, field=error.field)
+
+
+def _probability(method: Methodology, given: Any, module_id: str) -> tuple[Value | None, scoring.ProbabilityResult]:
     """The rate (None when judged) and probability level of a probability input."""
     if is_judged(given):
         return None, scoring.probability(method, label=given.level, module=module_id)
     basis = given.basis_proxy
     scale = method.probability_scale(module_id)
     if basis.unit != scale.unit:
-        raise located(f"the basis proxy is in '{basis.unit}' but the methodology's probability scale for this "
-                      f"module is in '{scale.unit}'", f"probability.proxies.{basis.id}.unit")
+        raise ScoringError(f"the basis proxy is in '{basis.unit}' but the methodology's probability scale for this "
+                      f"module is in '{scale.unit}'", field=f"probability.proxies.{basis.id}.unit")
     rate = basis.rate_value()
     return rate, scoring.probability(method, rate=rate.value, module=module_id)
 
@@ -261,21 +267,14 @@ def assess_module(inputs: YearInputs, module_id: str, *, with_previous: bool = T
     method = inputs.methodology
     item = inputs.module(module_id)
 
-    secrets = year_secrets(inputs)
-
-    def located(message: str, field: str | None) -> InputError:
-        # no confidential number in the message: it ends up in CI logs
-        return InputError(redact_numbers(message, secrets), file=inputs.files[module_id], module=module_id,
-                          field=field)
-
     try:
-        rate, probability = _probability(method, item.probability, module_id, located)
+        rate, probability = _probability(method, item.probability, module_id)
         severity = _severity(method, item.severity)
         inherent = scoring.inherent(method, probability, severity)
         effectiveness = _effectiveness(method, item)
         if method.post_control:
             assert item.post_control is not None  # guaranteed by validation
-            _, post_probability = _probability(method, item.post_control.probability, module_id, located)
+            _, post_probability = _probability(method, item.post_control.probability, module_id)
             residual = scoring.post_control_residual(
                 method, post_probability, _severity(method, item.post_control.severity),
                 inherent_level=inherent.level, effectiveness_result=effectiveness)
@@ -287,7 +286,7 @@ def assess_module(inputs: YearInputs, module_id: str, *, with_previous: bool = T
             for area in item.questionnaire
         } if not method.effectiveness.components or effectiveness is None else dict(effectiveness.by_component)
     except ScoringError as exc:
-        raise located(exc.message, exc.field) from None
+        raise _located(exc, inputs, module_id) from None
     identity = inputs.taxonomy[module_id]
     earlier = previous_inputs(inputs, module_id) if with_previous else None
     return ModuleAssessment(
@@ -297,7 +296,7 @@ def assess_module(inputs: YearInputs, module_id: str, *, with_previous: bool = T
         previous=previous_ratings(earlier, module_id) if earlier else None,
         changes=changes_since(earlier.modules[module_id], item, maturity_levels=[m.label for m in method.maturity],
                               factor=inputs.assessment.proxy_change_factor) if earlier else [],
-        year_secrets=secrets,
+        year_secrets=year_secrets(inputs),
         identity=identity,
     )
 
