@@ -259,7 +259,8 @@ def test_pdf_pages_render_with_content(exports, tmp_path):
         width, height = grey.size
         body = grey.crop((0, height // 10, width, height - height // 12))  # without header and footer
         dark = sum(body.histogram()[:200])  # pixels darker than light grey
-        assert dark > 0.01 * body.width * body.height, f"{path.name} is (nearly) blank"
+        # a section's last page may hold a few lines (0.36 % dark at 20 dpi seen); a blank one holds none
+        assert dark > 0.001 * body.width * body.height, f"{path.name} is (nearly) blank"
 
 
 def test_pdf_fetches_nothing(tmp_path):
