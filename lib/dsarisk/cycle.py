@@ -23,7 +23,7 @@ from .exceptions import InputError
 from .inputs import TO_UPDATE, ModuleInput
 from .labels import canonical_label
 from .methodology import read_yaml
-from .paths import DATA_DIR
+from . import paths
 from .values import Value
 
 PROXY_FIGURES = ("incidents", "volume", "rate")
@@ -78,7 +78,7 @@ def new_year(year: int, *, source: int, data_dir: str | Path | None = None,
 
     Returns the new folder. Written to a temporary folder first, so a failure leaves nothing.
     """
-    root = Path(data_dir) if data_dir is not None else DATA_DIR
+    root = Path(data_dir) if data_dir is not None else paths.data_dir()
     origin, target = root / str(source), root / str(year)
     if target.exists():
         raise InputError(f"year {year} exists already; remove it first if you mean to start over", file=target)

@@ -27,7 +27,8 @@ from .engine import Job, JobOutcome, execute_all, skip_iri_format_checker, worke
 from .exceptions import PipelineError
 from .hashing import sha256_file
 from .inputs import YearInputs, load_year
-from .paths import NOTEBOOKS_DIR, REPORTS_DIR
+from . import paths
+from .paths import NOTEBOOKS_DIR
 
 SUMMARY_NOTEBOOK = "00_summary.ipynb"
 EXPLORE_NOTEBOOK = "90_explore.ipynb"
@@ -268,7 +269,7 @@ def run_year(
     except BaseException:
         pool.shutdown(cancel_futures=True)
         raise
-    out_root = Path(out_dir) if out_dir is not None else REPORTS_DIR
+    out_root = Path(out_dir) if out_dir is not None else paths.reports_dir()
     out_root.mkdir(parents=True, exist_ok=True)
     name = f"{year}-public" if public else str(year)
     final = out_root / name

@@ -21,7 +21,7 @@ from .inputs import ART34_1, ART35_1, YearInputs, load_year
 from .labels import canonical_label, version_label
 from .methodology import Methodology
 from .tables import Chart, Html, banner, bullet_list, esc, fmt, paragraph, render_parts, table
-from .paths import DATA_DIR
+from . import paths
 from .sources.sor import SorAggregate, aggregate
 from .sources.sor import shares as sor_shares
 from .values import REDACTED, Value
@@ -493,7 +493,7 @@ class SorBook:
 
 def open_sor(*, path: str | None = None, platform: str, engine: str = "duckdb") -> SorBook:
     """Aggregate a statements-of-reasons dump (the sample dump by default) for the notebook."""
-    return SorBook(aggregate(path or DATA_DIR / "sor" / "sample", engine=engine), platform=platform)
+    return SorBook(aggregate(path or paths.data_dir() / "sor" / "sample", engine=engine), platform=platform)
 
 
 __all__ = ["ExploreBook", "ModuleBook", "SorBook", "SummaryBook", "open_explore", "open_module", "open_sor",

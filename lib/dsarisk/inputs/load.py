@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from ..exceptions import InputError
 from ..labels import canonical_label
 from ..methodology import Methodology, load_methodology, read_yaml, resolve_methodology_path
-from ..paths import DATA_DIR
+from .. import paths
 from .crossyear import check_commitments, previous_roadmap
 from .markers import refuse_values_to_update
 from .schema import AssessmentInput, ModuleInput, validated
@@ -82,9 +82,10 @@ class YearInputs(BaseModel):
         return self.modules[module_id]
 
 
-def available_years(data_dir: Path = DATA_DIR) -> list[int]:
+def available_years(data_dir: Path | None = None) -> list[int]:
     """Years with an ``assessment.yaml`` under ``data_dir``."""
-    return sorted(int(p.parent.name) for p in Path(data_dir).glob("*/assessment.yaml") if p.parent.name.isdigit())
+    root = Path(data_dir) if data_dir is not None else paths.data_dir()
+    return sorted(int(p.parent.name) for p in root.glob("*/assessment.yaml") if p.parent.name.isdigit())
 
 
 def load_year(
@@ -111,7 +112,7 @@ def load_year(
     InputError
         Naming file, module and field, for the first problem found.
     """
-    root = Path(data_dir) if data_dir is not None else DATA_DIR
+    root = Path(data_dir) if data_dir is not None else paths.data_dir()
     year_dir = root / str(year)
     if year_dir.is_dir():
         return _load_year_once(year, root, methodology, tuple(modules) if modules is not None else None,

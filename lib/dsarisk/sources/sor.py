@@ -39,9 +39,9 @@ import pandas as pd
 from ..exceptions import InputError
 from ..hashing import sha256_file
 from ..methodology import read_yaml
-from ..paths import CACHE_DIR, DATA_DIR
+from .. import paths
 
-SOR_DIR = DATA_DIR / "sor"
+SOR_DIR = paths.sor_mapping()
 NOT_MAPPED = "(no module)"
 MAX_EXAMPLES = 3
 
@@ -551,9 +551,10 @@ def cache_key(files: Sequence[Path], filters: Filters) -> str:
 
 
 def aggregate(path: str | Path, filters: Filters = Filters(), *, engine: str = "duckdb",
-              cache_dir: Path | None = CACHE_DIR / "sor") -> SorAggregate:
+              cache_dir: Path | None | bool = True) -> SorAggregate:
     """Aggregate a dump with the named engine (``duckdb`` or ``spark``), reusing a cached result
-    for the same files, filters and logic (``cache_dir=None`` always recomputes)."""
+    for the same files, filters and logic (``True``: the workspace's cache; ``None`` always recomputes)."""
+    cache_dir = paths.cache_dir("sor") if cache_dir is True else cache_dir or None
     engines = {"duckdb": aggregate_duckdb, "spark": aggregate_spark}
     if engine not in engines:
         raise InputError(f"unknown engine '{engine}' ({', '.join(engines)})", field="engine")
