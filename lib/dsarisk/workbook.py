@@ -439,10 +439,11 @@ class ExploreBook:
         earlier = load_year(previous, data_dir=self.inputs.data_dir)
         return table(explore.measure_changes(earlier, self.inputs), caption="Maturity moves per measure area")
 
-    def whatif(self, *, interactive: bool) -> object:
+    def whatif(self, *, interactive: bool | None = None) -> object:
         """Sliders in JupyterLab; a note when executed unattended, where widgets can stall
-        the execution (nbclient waits on their messages)."""
-        if not interactive:
+        the execution (nbclient waits on their messages). ``None``: sliders only when a
+        Jupyter front end runs the kernel."""
+        if not (explore.front_end_attached() if interactive is None else interactive):
             return paragraph("Run this notebook in JupyterLab for what-if sliders.")
         return explore.whatif_widget(self.focus)
 
