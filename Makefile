@@ -36,8 +36,8 @@ notebooks: $(STAMP) ## write the module notebooks from their template; sync the 
 	cd notebooks && ../$(BIN)/jupytext --sync 00_summary.py 80_transparency_database.py 90_explore.py
 
 .PHONY: lab
-lab: $(STAMP) ## open JupyterLab on notebooks/ with the project's environment
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+lab: $(STAMP) ## open JupyterLab on this workspace (the sample) with the project's environment
+	$(BIN)/dsarisk lab
 
 .PHONY: test
 test: $(STAMP) ## run the whole test suite

@@ -104,4 +104,4 @@ def test_proxy_change_factor_is_configurable(data_copy):
 
 def test_make_lab_opens_jupyterlab_with_the_project_environment():
     dry = subprocess.run(["make", "-n", "lab"], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout
-    assert ".venv/bin/jupyter lab --notebook-dir=notebooks" in dry
+    assert ".venv/bin/dsarisk lab" in dry
