@@ -227,10 +227,12 @@ def cmd_lab(args: argparse.Namespace) -> int:
     return subprocess.call([sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={workspace.root}", *options])
 
 
-def _default_year() -> int:
-    years = available_years()
+def _default_year(data_dir: str | None) -> int:
+    """The latest year with inputs in ``data_dir`` (the workspace's ``data/`` by default)."""
+    root = Path(data_dir) if data_dir else paths.data_dir()
+    years = available_years(root)
     if not years:
-        raise InputError("no year with an assessment.yaml: give --year", file=paths.data_dir())
+        raise InputError("no year with an assessment.yaml: give --year", file=root)
     return years[-1]
 
 
@@ -321,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.workspace:
             paths.use_workspace(args.workspace)
         if args.command == "run" and args.year is None:
-            args.year = _default_year()
+            args.year = _default_year(args.data_dir)
         return handler(args)
     except InputError as exc:
         print(f"dsarisk: error: {exc.one_line()}", file=sys.stderr)
