@@ -51,7 +51,8 @@ class Tool:
 
     def run(self, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if k not in (paths.ENV_VAR, "PYTHONPATH", "VIRTUAL_ENV")}
-        env.update(DSARISK_AUDIT_ROOT=str(REPO), DSARISK_AUDIT_ENV=str(Path(sys.prefix).resolve()),
+        env.update(JUPYTER_PATH=str(Path(sys.prefix) / "share" / "jupyter"),  # the dependencies' data files
+                   DSARISK_AUDIT_ROOT=str(REPO), DSARISK_AUDIT_ENV=str(Path(sys.prefix).resolve()),
                    DSARISK_AUDIT_LOG=str(self.audit_log), PATH=f"{self.bin}{os.pathsep}{env.get('PATH', '')}")
         return subprocess.run([str(self.bin / "dsarisk"), *args], cwd=cwd, env=env, capture_output=True, text=True,
                               timeout=600)
@@ -76,7 +77,8 @@ def wheel(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def tool(tmp_path_factory, wheel) -> Tool:
     """The wheel installed into a new environment whose dependencies resolve from the project's
-    (a ``.pth`` line: installing them all again would take minutes), with the audit hook."""
+    (a ``.pth`` line, and ``JUPYTER_PATH`` for their data files such as nbconvert's templates:
+    installing them all again would take minutes), with the audit hook."""
     venv = tmp_path_factory.mktemp("venv") / "env"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet",
