@@ -107,8 +107,9 @@ def browser():
         session.quit()
 
 
-def test_whatif_sliders_redraw_the_heatmaps_in_jupyterlab(lab, browser):
+def test_whatif_sliders_redraw_the_heatmaps_in_jupyterlab(lab, browser, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ready
     from selenium.webdriver.support.ui import WebDriverWait
@@ -121,7 +122,13 @@ def test_whatif_sliders_redraw_the_heatmaps_in_jupyterlab(lab, browser):
     wait.until(ready.element_to_be_clickable((By.CSS_SELECTOR, "li[data-command='runmenu:run-all']"))).click()
 
     heatmaps = (By.CSS_SELECTOR, ".widget-output img")
-    wait.until(lambda b: len(b.find_elements(*heatmaps)) >= 2)
+    try:
+        wait.until(lambda b: len(b.find_elements(*heatmaps)) >= 2)
+    except TimeoutException:
+        browser.save_screenshot(str(tmp_path / "lab.png"))
+        errors = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output[data-mime-type*='error'], "
+                                                                         ".jp-OutputArea-output[data-mime-type*='stderr']")]
+        pytest.fail(f"no what-if heatmaps (screenshot {tmp_path / 'lab.png'}); errors shown: {errors}")
     before = [img.get_attribute("src") for img in browser.find_elements(*heatmaps)]
     handles = browser.find_elements(By.CSS_SELECTOR, ".widget-slider .noUi-handle")
     assert len(handles) == 3, "rate, severity and effectiveness sliders"
