@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -68,7 +69,8 @@ def lab(tmp_path):
          "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
          "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
          *(["--allow-root"] if os.geteuid() == 0 else [])],
-        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "lab.log", "w"))
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "lab.log", "w"),
+        start_new_session=True)
     try:
         deadline = time.monotonic() + 120  # a loaded 2-core machine takes a while
         while True:
@@ -80,12 +82,12 @@ def lab(tmp_path):
                     pytest.fail("JupyterLab did not start: " + (tmp_path / "lab.log").read_text()[-2000:])
                 time.sleep(0.5)
         yield f"http://127.0.0.1:{port}/lab/tree/notebooks/90_explore.ipynb?token={token}"
-    finally:
-        server.terminate()
+    finally:  # the server and its kernels: nothing may outlive the test
+        os.killpg(server.pid, signal.SIGTERM)
         try:
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            server.kill()
+            os.killpg(server.pid, signal.SIGKILL)
 
 
 @pytest.fixture
@@ -117,6 +119,9 @@ def test_whatif_sliders_redraw_the_heatmaps_in_jupyterlab(lab, browser, tmp_path
     wait = WebDriverWait(browser, 120)
     browser.get(lab)
     wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, ".jp-Notebook .jp-Cell")))
+    time.sleep(2)  # a loaded machine may ask which kernel to start: the notebook's own
+    for accept in browser.find_elements(By.CSS_SELECTOR, ".jp-Dialog .jp-mod-accept"):
+        accept.click()
     wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, ".jp-Notebook-ExecutionIndicator[data-status='idle']")))
     browser.find_element(By.XPATH, "//li[contains(@class, 'lm-MenuBar-item')][.//div[text()='Run']]").click()
     wait.until(ready.element_to_be_clickable((By.CSS_SELECTOR, "li[data-command='runmenu:run-all']"))).click()

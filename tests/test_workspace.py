@@ -296,9 +296,10 @@ def test_lab_copies_the_tools_notebooks_set_to_the_latest_year_and_keeps_an_anal
     workspace = paths.Workspace.read(sample_workspace)
     copies = prepare_notebooks(workspace)
     assert {c.name for c in copies} == {p.name for p in paths.tool_notebooks().glob("*.ipynb")}
-    parameters = next(c for c in nbformat.read(workspace.notebooks / "90_explore.ipynb", as_version=4).cells
-                      if "parameters" in c.metadata.get("tags", []))
+    copy = nbformat.read(workspace.notebooks / "90_explore.ipynb", as_version=4)
+    parameters = next(c for c in copy.cells if "parameters" in c.metadata.get("tags", []))
     assert "year = 2025\n" in parameters.source
+    assert "jupytext" not in copy.metadata, "a paired copy would write a .py beside it in JupyterLab"
     edited = workspace.notebooks / "00_summary.ipynb"
     edited.write_text(edited.read_text().replace("summary", "my summary"))
     assert prepare_notebooks(workspace) == []

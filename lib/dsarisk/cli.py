@@ -215,8 +215,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
-    """Open JupyterLab on the workspace."""
-    import subprocess
+    """Open JupyterLab on the workspace: this process becomes JupyterLab, so that a signal
+    (Ctrl-C, a service manager's stop) reaches the server itself."""
+    import os
 
     from .scaffold import prepare_notebooks
 
@@ -224,7 +225,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
     for copied in prepare_notebooks(workspace):
         print(f"copied {copied.relative_to(workspace.root)} from the tool's notebooks", file=sys.stderr)
     options = [word for word in args.jupyter_args if word != "--"]
-    return subprocess.call([sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={workspace.root}", *options])
+    os.execv(sys.executable, [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={workspace.root}", *options])
+    return 0  # not reached: execv does not return
 
 
 def _default_year(data_dir: str | None) -> int:

@@ -166,6 +166,7 @@ def prepare_notebooks(workspace: Workspace) -> list[Path]:
         if (target / source.name).exists():
             continue
         notebook = nbformat.read(source, as_version=4)
+        notebook.metadata.pop("jupytext", None)  # a copy, not a paired source: no .py written beside it
         for cell in notebook.cells:
             if years and "parameters" in cell.metadata.get("tags", []):
                 cell.source = re.sub(r"(?m)^year = .*$", f"year = {years[-1]}", cell.source)
