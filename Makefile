@@ -51,8 +51,8 @@ notebooks: $(STAMP) ## sync each notebook's .ipynb/.py pair (the module template
 	cd notebooks && ../$(BIN)/jupytext --sync 00_summary.py 10_module.py 80_transparency_database.py 90_explore.py
 
 .PHONY: lab
-lab: $(STAMP) ## open JupyterLab on notebooks/ with the project's environment
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+lab: $(STAMP) ## open JupyterLab on this workspace (the sample) with the project's environment
+	$(BIN)/dsarisk lab
 
 .PHONY: test
 test: $(STAMP) ## run the whole test suite

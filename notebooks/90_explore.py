@@ -22,7 +22,9 @@
 # 2. Which single input flips a module's rating?
 # 3. What changed since last year, and is it the method or the platform?
 #
-# Change `module` to focus the sensitivity section; in JupyterLab the last cell gives sliders.
+# Change `module` to focus the sensitivity section; in JupyterLab the last cell gives sliders
+# (`interactive = None` gives them only where a Jupyter front end runs the notebook: executed
+# unattended, by nbconvert or papermill, widgets could stall the run).
 # This notebook belongs to the internal report only: distances reveal confidential rates.
 
 # %% tags=["parameters"]
@@ -30,7 +32,7 @@ year = 2024
 module = None
 data_dir = None
 methodology = None
-interactive = True
+interactive = None
 
 # %%
 # %matplotlib inline

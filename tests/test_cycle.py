@@ -105,7 +105,7 @@ def test_proxy_change_factor_is_configurable(data_copy):
 
 def test_make_lab_opens_jupyterlab_with_the_project_environment():
     dry = subprocess.run(["make", "-n", "lab"], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout
-    assert ".venv/bin/jupyter lab --notebook-dir=notebooks" in dry
+    assert ".venv/bin/dsarisk lab" in dry
 
 
 @pytest.mark.parametrize(("before", "after"), [(0, 0.05), (0.05, 0), (0.02, 0.05)])

@@ -1,4 +1,4 @@
-"""The ``dsarisk`` command line: score, validate, run, compare.
+"""The ``dsarisk`` command line: init, lab, score, validate, run, compare.
 
 Every failure a user can cause ends in one line on standard error and a
 non-zero exit status, never in a traceback.
@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from . import paths
 from .exceptions import DsariskError, InputError, PipelineError, ScoringError
 from .inputs import available_years
 from .methodology import load_methodology
@@ -24,6 +25,7 @@ from .yamlio import read_text
 EXIT_INPUT = 2
 EXIT_FAILED = 1
 CASE_COLUMNS = ("probability", "inherent", "effectiveness", "residual")
+WORKSPACE_HELP = "the workspace (default: the nearest folder at or above this one with a dsarisk.yaml)"
 
 
 def _date(text: str | None, option: str) -> dt.date | None:
@@ -233,14 +235,57 @@ def cmd_new_year(args: argparse.Namespace) -> int:
     return 0
 
 
-def _default_year() -> int | None:
-    years = available_years()
-    return years[-1] if years else None
+def cmd_init(args: argparse.Namespace) -> int:
+    """Scaffold a workspace."""
+    from .scaffold import init_workspace
+
+    root = init_workspace(args.folder, platform=args.platform, year=args.year, methodology=args.methodology,
+                          modules=args.modules)
+    print(f"workspace created in {root}: fill every 'TO UPDATE' under data/{args.year}/, "
+          f"then run 'dsarisk run --year {args.year}' there (see its README.md)")
+    return 0
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    """Open JupyterLab on the workspace: this process becomes JupyterLab, so that a signal
+    (Ctrl-C, a service manager's stop) reaches the server itself."""
+    import os
+
+    from .scaffold import prepare_notebooks
+
+    workspace = paths.use_workspace(paths.workspace().root)  # kernels inherit the choice
+    for copied in prepare_notebooks(workspace):
+        print(f"copied {copied.relative_to(workspace.root)} from the tool's notebooks", file=sys.stderr)
+    options = [word for word in args.jupyter_args if word != "--"]
+    os.execv(sys.executable, [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={workspace.root}", *options])
+    return 0  # not reached: execv does not return
+
+
+def _default_year(data_dir: str | None) -> int:
+    """The latest year with inputs in ``data_dir`` (the workspace's ``data/`` by default)."""
+    root = Path(data_dir) if data_dir else paths.data_dir()
+    years = available_years(root)
+    if not years:
+        raise InputError("no year with an assessment.yaml: give --year", file=root)
+    return years[-1]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dsarisk", description=__doc__.splitlines()[0])
+    parser.add_argument("--workspace", metavar="DIR", help=WORKSPACE_HELP)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = commands.add_parser("init", help="create a workspace for a platform's assessment")
+    init.add_argument("folder", help="the new workspace (an existing folder must hold none of its files)")
+    init.add_argument("--platform", required=True, help="the platform assessed, as the report names it")
+    init.add_argument("--year", type=int, required=True, help="the first assessment year")
+    init.add_argument("--methodology", required=True, help="a preset (year1, year2) or a methodology file; copied")
+    init.add_argument("--modules", help="YAML list of {id, title, short} (default: one example module)")
+    init.set_defaults(handler=cmd_init)
+
+    lab = commands.add_parser("lab", help="open JupyterLab on the workspace (options after -- go to jupyter lab)")
+    lab.add_argument("jupyter_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    lab.set_defaults(handler=cmd_lab)
 
     score = commands.add_parser("score", help="score one what-if case or a CSV of cases")
     score.add_argument("--methodology", required=True, help="methodology YAML (path or name in data/methodology)")
@@ -255,9 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(handler=cmd_validate)
 
     run = commands.add_parser("run", help="execute a year's notebooks and assemble its report")
-    run.add_argument("--year", type=int, default=_default_year(), help="assessment year (default: the latest in data/)")
-    run.add_argument("--data-dir", help="folder holding <year>/ (default: the project's data/)")
-    run.add_argument("--out-dir", help="where <year>/ is written (default: the project's reports/)")
+    run.add_argument("--year", type=int, help="assessment year (default: the latest in data/)")
+    run.add_argument("--data-dir", help="folder holding <year>/ (default: the workspace's data/)")
+    run.add_argument("--out-dir", help="where <year>/ is written (default: the workspace's reports/)")
     run.add_argument("--jobs", type=int, help="notebooks run at once (default: the number of cores)")
     version = run.add_mutually_exclusive_group()
     version.add_argument("--public", action="store_true", help="build the non-confidential version")
@@ -315,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--to", required=True, help="folder to write the dumps to")
     fetch.add_argument("--base-url", default=None, help="download location (default: the official one)")
     fetch.set_defaults(handler=cmd_sor_download)
+    for command in commands.choices.values():  # also accepted after the command's name
+        command.add_argument("--workspace", metavar="DIR", default=argparse.SUPPRESS, help=WORKSPACE_HELP)
     return parser
 
 
@@ -324,6 +371,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
+        if args.workspace:
+            paths.use_workspace(args.workspace)
+        if args.command == "run" and args.year is None:
+            args.year = _default_year(args.data_dir)
         return handler(args)
     except InputError as exc:
         print(f"dsarisk: error: {exc.one_line()}", file=sys.stderr)

@@ -25,9 +25,9 @@ from .inputs.load import validated_assessment
 from .inputs.markers import refuse_values_to_update
 from .inputs.schema import validated
 from .labels import canonical_label
+from . import paths
 from .methodology import load_methodology, named_methodology
 from .yamlio import read_yaml
-from .paths import DATA_DIR
 from .values import Value
 
 PROXY_FIGURES = ("incidents", "volume", "rate")
@@ -105,7 +105,7 @@ def new_year(year: int, *, source: int, data_dir: str | Path | None = None,
 
     Returns the new folder. Written to a temporary folder first, so a failure leaves nothing.
     """
-    root = Path(data_dir) if data_dir is not None else DATA_DIR
+    root = Path(data_dir) if data_dir is not None else paths.data_dir()
     origin, target = root / str(source), root / str(year)
     latest = dt.date.today().year + 1
     if not source < year <= latest:

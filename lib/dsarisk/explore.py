@@ -7,6 +7,7 @@ another way, so what an analyst explores is what the report would say.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -452,6 +453,13 @@ def year_change_table(changes: list[YearChange]) -> pd.DataFrame:
 
 
 # -- interactive what-if ---------------------------------------------------------------------
+def front_end_attached() -> bool:
+    """Whether a Jupyter server (JupyterLab, Notebook, Voila) runs this kernel: it names the
+    kernel's session in ``JPY_SESSION_NAME``. Unattended runs (papermill, nbconvert, nbclient)
+    do not, and there widgets can stall the run for good (jupyter/nbclient#312)."""
+    return bool(os.environ.get("JPY_SESSION_NAME"))
+
+
 def whatif_widget(a: ModuleAssessment):  # pragma: no cover - needs a live kernel front end
     """Sliders for rate, severity and effectiveness that redraw both heatmaps (JupyterLab).
 

@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from .exceptions import InputError, MethodologyError
 from .labels import canonical_label
-from .paths import METHODOLOGY_DIR
+from . import paths
 from .yamlio import read_yaml  # also imported from here by sources.sor
 
 CHARACTERISTICS = ("scope", "scale", "remediability")
@@ -503,12 +503,15 @@ def parse_methodology(data: Any, *, source: str | Path = "<methodology>") -> Met
 
 def resolve_methodology_path(name: str | Path, *, base: Path | None = None) -> Path:
     """Resolve a methodology reference: a path, a path relative to ``base``, or a bare name
-    of a file in ``data/methodology`` (``year2`` or ``year2.yaml``)."""
+    of a file in ``methodology/`` beside ``base``, in the workspace's, or among the tool's
+    presets (``year2`` or ``year2.yaml``)."""
     path = Path(name)
     candidates = [path]
     if base is not None and not path.is_absolute():
         candidates.append(base / path)
-    candidates += [METHODOLOGY_DIR / path, METHODOLOGY_DIR / f"{path}.yaml"]
+    beside = [base.parent / "methodology"] if base is not None else []
+    for folder in beside + paths.methodology_dirs():
+        candidates += [folder / path, folder / f"{path}.yaml"]
     for candidate in candidates:
         if candidate.is_file():
             return candidate.resolve()

@@ -27,8 +27,9 @@ from .engine import Job, JobOutcome, execute_all, skip_iri_format_checker, stop_
 from .exceptions import PipelineError
 from .exports import export_formats, write_exports
 from .hashing import sha256_file
+from . import paths
 from .inputs import ModuleIdentity, YearInputs, load_year
-from .paths import NOTEBOOKS_DIR, REPORTS_DIR
+from .paths import NOTEBOOKS_DIR
 
 SUMMARY_NOTEBOOK = "00_summary.ipynb"
 MODULE_NOTEBOOK = "10_module.ipynb"  # the template every module runs unless it names its own
@@ -291,7 +292,7 @@ def run_year(
     pool = worker_pool(workers, warm_up=WARM_UP)  # workers and kernels start while the inputs are validated
     try:
         inputs = load_year(year, data_dir=data_dir)
-        out_root = outdir.prepare(Path(out_dir) if out_dir is not None else REPORTS_DIR, inputs={
+        out_root = outdir.prepare(Path(out_dir) if out_dir is not None else paths.reports_dir(), inputs={
             "data folder": inputs.data_dir, "methodology": inputs.methodology_path, "notebooks": notebooks_dir})
         for version in versions:  # before the run, not only at the swap: fail fast
             outdir.check_replaceable(out_root / _folder_name(year, version))

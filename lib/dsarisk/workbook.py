@@ -21,7 +21,7 @@ from .inputs import ART34_1, ART35_1, Proxy, YearInputs, is_judged, load_year
 from .labels import canonical_label, version_label
 from .methodology import Methodology
 from .tables import Chart, Html, banner, bullet_list, esc, fmt, paragraph, render_parts, table
-from .paths import DATA_DIR
+from . import paths
 from .sources.sor import SorAggregate, aggregate
 from .sources.sor import shares as sor_shares
 from .values import REDACTED, Value
@@ -577,10 +577,11 @@ class ExploreBook:
         earlier = load_year(previous, data_dir=self.inputs.data_dir)
         return table(explore.measure_changes(earlier, self.inputs), caption="Maturity moves per measure area")
 
-    def whatif(self, *, interactive: bool) -> object:
+    def whatif(self, *, interactive: bool | None = None) -> object:
         """Sliders in JupyterLab; a note when executed unattended, where widgets can stall
-        the execution (nbclient waits on their messages)."""
-        if not interactive:
+        the execution (nbclient waits on their messages). ``None``: sliders only when a
+        Jupyter front end runs the kernel."""
+        if not (explore.front_end_attached() if interactive is None else interactive):
             return paragraph("Run this notebook in JupyterLab for what-if sliders.")
         return explore.whatif_widget(self.focus)
 
@@ -635,7 +636,7 @@ class SorBook:
 
 def open_sor(*, path: str | None = None, platform: str, engine: str = "duckdb") -> SorBook:
     """Aggregate a statements-of-reasons dump (the sample dump by default) for the notebook."""
-    return SorBook(aggregate(path or DATA_DIR / "sor" / "sample", engine=engine), platform=platform)
+    return SorBook(aggregate(path or paths.data_dir() / "sor" / "sample", engine=engine), platform=platform)
 
 
 __all__ = ["ExploreBook", "ModuleBook", "SorBook", "SummaryBook", "open_explore", "open_module", "open_sor",

@@ -13,10 +13,10 @@ from pydantic import BaseModel, ConfigDict
 
 from ..exceptions import InputError
 from ..labels import canonical_label
+from .. import paths
 from ..methodology import Methodology, load_methodology, named_methodology, resolve_methodology_path
 from ..hashing import sha256_file
 from ..yamlio import MAX_BYTES, read_yaml
-from ..paths import DATA_DIR
 from .crossyear import check_commitments, previous_roadmap
 from .markers import refuse_values_to_update
 from .judged import Judged, is_judged
@@ -139,9 +139,10 @@ class YearInputs(BaseModel):
         return self.modules[module_id]
 
 
-def available_years(data_dir: Path = DATA_DIR) -> list[int]:
+def available_years(data_dir: Path | None = None) -> list[int]:
     """Years with an ``assessment.yaml`` under ``data_dir``."""
-    return sorted(int(p.parent.name) for p in Path(data_dir).glob("*/assessment.yaml") if p.parent.name.isdigit())
+    root = Path(data_dir) if data_dir is not None else paths.data_dir()
+    return sorted(int(p.parent.name) for p in root.glob("*/assessment.yaml") if p.parent.name.isdigit())
 
 
 def load_year(
@@ -168,7 +169,7 @@ def load_year(
     InputError
         Naming file, module and field, for the first problem found.
     """
-    root = Path(data_dir) if data_dir is not None else DATA_DIR
+    root = Path(data_dir) if data_dir is not None else paths.data_dir()
     year_dir = root / str(year)
     if year_dir.is_dir():
         return _load_year_once(year, root, methodology, tuple(modules) if modules is not None else None,

@@ -49,7 +49,7 @@ from ..exceptions import InputError
 from ..hashing import sha256_file
 from ..methodology import read_yaml
 
-SOR_DIR = paths.DATA_DIR / "sor"
+SOR_DIR = paths.sor_mapping()
 NOT_MAPPED = "(no module)"
 MAX_EXAMPLES = 3
 # Bumped whenever reading changes in a way the SQL text does not show (the cache key holds it).
@@ -1016,9 +1016,11 @@ def cache_key(file: Path, filters: Filters, engine: str) -> str:
     return digest.hexdigest()
 
 
-def default_cache_dir() -> Path:
-    """Where aggregates are cached: ``$DSARISK_CACHE_DIR/sor`` when set, else build/cache/sor."""
-    return Path(os.environ.get("DSARISK_CACHE_DIR") or paths.CACHE_DIR) / "sor"
+def default_cache_dir() -> Path | None:
+    """Where aggregates are cached: ``$DSARISK_CACHE_DIR/sor`` when set, else the workspace's
+    cache (none outside a workspace: nothing is written beside the tool)."""
+    folder = os.environ.get("DSARISK_CACHE_DIR")
+    return Path(folder) / "sor" if folder else paths.cache_dir("sor")
 
 
 def aggregate(path: str | Path, filters: Filters = Filters(), *, engine: str = "duckdb",
