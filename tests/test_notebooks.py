@@ -39,7 +39,7 @@ PARAMETERS = {
     "80_transparency_database": {"sor_path": "None", "platform": '"Sample Marketplace"', "module": "None",
                                  "engine": '"duckdb"'},
     "90_explore": {"year": "2024", "module": "None", "data_dir": "None", "methodology": "None",
-                   "interactive": "True"},
+                   "interactive": "None"},
 }
 
 

@@ -159,8 +159,6 @@ def test_installed_tool_scaffolds_and_lists_what_is_missing_without_the_checkout
     assert tool.checkout_reads() == []
 
 
-@pytest.mark.xfail(reason="needs #13 taxonomy (custom module ids, judged ratings): remove this mark once merged",
-                   strict=True)
 def test_installed_tool_writes_the_report_of_a_filled_workspace_without_the_checkout(audited, tmp_path):
     tool = audited
     assert tool.run("init", "acme", "--platform", "Acme Market", "--year", "2025", "--methodology", "year2",
