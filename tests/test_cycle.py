@@ -154,3 +154,13 @@ def test_new_year_checks_the_methodology_it_is_given(data_copy, capsys):
     assert capsys.readouterr().err == ("dsarisk: error: field '--methodology': no methodology 'year9' "
                                        "(a path, or a name in data/methodology)\n")
     assert not (data_copy / "2025").exists()
+
+
+def test_new_year_from_a_scaffolded_year_says_it_is_not_filled_in(data_copy, capsys):
+    """Right after `dsarisk init` the period itself is TO UPDATE: the period failed validation first."""
+    path = data_copy / "2024" / "assessment.yaml"
+    path.write_text(path.read_text().replace("start: '2023-07-01'", "start: TO UPDATE", 1))
+    assert "start: TO UPDATE" in path.read_text()
+    assert main(["new-year", "2025", "--from", "2024", "--data-dir", str(data_copy)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"dsarisk: error: {data_copy / '2024'}: year 2024 is not filled in") and err.count("\n") == 1

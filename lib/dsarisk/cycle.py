@@ -81,19 +81,24 @@ def scaffold_module(data: dict[str, Any]) -> dict[str, Any]:
     return module
 
 
-def _read_source(origin: Path, source: int) -> dict[str, Any]:
-    """The parsed files of the source year's assessment and modules, by file name, once they
-    are known to be filled in and valid: an unfilled year would lose its commitments."""
-    assessment_path = origin / "assessment.yaml"
-    parsed = {"assessment.yaml": read_yaml(assessment_path, InputError)}
-    assessment = validated_assessment(parsed["assessment.yaml"], assessment_path, source)
-    for module_id in assessment.module_ids:
-        parsed[f"{module_id}.yaml"] = read_yaml(origin / f"{module_id}.yaml", InputError, module=module_id)
+def _refuse_unfilled(origin: Path, source: int, parsed: dict[str, Any]) -> None:
     try:
         refuse_values_to_update(origin, parsed)
     except InputError as exc:
         raise InputError(f"year {source} is not filled in, so its roadmap would be lost: {exc.message}",
                          file=exc.file) from None
+
+
+def _read_source(origin: Path, source: int) -> dict[str, Any]:
+    """The parsed files of the source year's assessment and modules, by file name, once they
+    are known to be filled in and valid: an unfilled year would lose its commitments."""
+    assessment_path = origin / "assessment.yaml"
+    parsed = {"assessment.yaml": read_yaml(assessment_path, InputError)}
+    _refuse_unfilled(origin, source, parsed)  # the assessment alone first: a TO UPDATE period fails validation
+    assessment = validated_assessment(parsed["assessment.yaml"], assessment_path, source)
+    for module_id in assessment.module_ids:
+        parsed[f"{module_id}.yaml"] = read_yaml(origin / f"{module_id}.yaml", InputError, module=module_id)
+    _refuse_unfilled(origin, source, parsed)
     for module_id in assessment.module_ids:
         validated(ModuleInput, parsed[f"{module_id}.yaml"], origin / f"{module_id}.yaml", module_id)
     return parsed
