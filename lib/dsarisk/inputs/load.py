@@ -178,10 +178,12 @@ def load_year(
 
 
 def _fingerprint(year_dir: Path, methodology: str | Path | None) -> tuple[object, ...]:
-    """What a loaded year depends on: the YAML files of every year (last year's roadmap is
-    checked) and the methodologies, by content (a rewrite of the same size within the file
-    system's timestamp granularity keeps size and modification time). Small files: cheap."""
-    files = sorted(year_dir.parent.glob("*/*.yaml"))
+    """What a loaded year depends on: the YAML files of this year and the earlier ones (last
+    year's roadmap is checked) and the methodologies, by content (a rewrite of the same size
+    within the file system's timestamp granularity keeps size and modification time)."""
+    year = int(year_dir.name)
+    files = sorted(f for f in year_dir.parent.glob("*/*.yaml")
+                   if not f.parent.name.isdigit() or int(f.parent.name) <= year)
     if methodology is not None:
         files.append(Path(methodology))
     return tuple((str(f), _digest(f)) for f in files)
