@@ -105,14 +105,6 @@ class ModuleAssessment:
         """What a rendering of this module may show (:mod:`dsarisk.confidentiality`)."""
         return disclosure(self, public=public)
 
-    def hidden(self, rating: str, *, public: bool) -> bool:
-        """Whether a rating's label (and its numbers) must not appear in a public rendering."""
-        return not self.disclosure(public=public).shows_rating(rating)
-
-    def label(self, rating: str, *, public: bool) -> str:
-        """The rating's level, or the redaction mark when it is hidden and ``public``."""
-        return self.disclosure(public=public).label(rating, getattr(self, rating).level)
-
     @property
     def effectiveness_pct(self) -> Value | None:
         """The questionnaire's percentage; None when effectiveness is judged or not rated."""

@@ -107,7 +107,7 @@ def init_workspace(folder: str | Path, *, platform: str, year: int, methodology:
     method = load_methodology(source)
     declared = read_module_list(modules) if modules is not None else EXAMPLE_MODULES
     files = {
-        MARKER: (f"# A dsarisk workspace: every dsarisk command run in this folder or below uses it.\n"
+        MARKER: ("# A dsarisk workspace: every dsarisk command run in this folder or below uses it.\n"
                  + yaml.safe_dump({"platform": platform, "folders": FOLDERS}, sort_keys=False, allow_unicode=True)),
         f"data/methodology/{source.stem}.yaml": source.read_text(encoding="utf-8"),
         f"data/{year}/assessment.yaml": (
