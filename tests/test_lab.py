@@ -111,7 +111,7 @@ def browser():
 
 def test_whatif_sliders_redraw_the_heatmaps_in_jupyterlab(lab, browser, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ready
     from selenium.webdriver.support.ui import WebDriverWait
@@ -126,20 +126,26 @@ def test_whatif_sliders_redraw_the_heatmaps_in_jupyterlab(lab, browser, tmp_path
     browser.find_element(By.XPATH, "//li[contains(@class, 'lm-MenuBar-item')][.//div[text()='Run']]").click()
     wait.until(ready.element_to_be_clickable((By.CSS_SELECTOR, "li[data-command='runmenu:run-all']"))).click()
 
-    heatmaps = (By.CSS_SELECTOR, ".widget-output img")
+    def heatmap_sources(b) -> list[str]:
+        """Read in one script: the output widget replaces its images while it redraws, so an
+        element found by one WebDriver call can be stale by the next."""
+        return b.execute_script("return Array.from(document.querySelectorAll('.widget-output img'), i => i.src)")
+
     try:
-        wait.until(lambda b: len(b.find_elements(*heatmaps)) >= 2)
+        wait.until(lambda b: len(heatmap_sources(b)) >= 2)
     except TimeoutException:
         browser.save_screenshot(str(tmp_path / "lab.png"))
         errors = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output[data-mime-type*='error'], "
                                                                          ".jp-OutputArea-output[data-mime-type*='stderr']")]
         pytest.fail(f"no what-if heatmaps (screenshot {tmp_path / 'lab.png'}); errors shown: {errors}")
-    before = [img.get_attribute("src") for img in browser.find_elements(*heatmaps)]
-    handles = browser.find_elements(By.CSS_SELECTOR, ".widget-slider .noUi-handle")
-    assert len(handles) == 3, "rate, severity and effectiveness sliders"
-    rate, severity = handles[0], handles[1]
-    for handle, offset in ((rate, 600), (severity, -600)):  # rate to the top band, severity to the lowest
-        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", handle)
-        ActionChains(browser).click_and_hold(handle).move_by_offset(offset, 0).release().perform()
-    WebDriverWait(browser, 30).until(
-        lambda b: [img.get_attribute("src") for img in b.find_elements(*heatmaps)][:2] != before[:2])
+    before = heatmap_sources(browser)[:2]
+    handles = (By.CSS_SELECTOR, ".widget-slider .noUi-handle")
+    assert len(browser.find_elements(*handles)) == 3, "rate, severity and effectiveness sliders"
+    for index, offset in ((0, 600), (1, -600)):  # rate to the top band, severity to the lowest
+        def drag(b, index=index, offset=offset) -> bool:
+            handle = b.find_elements(*handles)[index]  # found afresh: a redraw may have replaced it
+            b.execute_script("arguments[0].scrollIntoView({block: 'center'})", handle)
+            ActionChains(b).click_and_hold(handle).move_by_offset(offset, 0).release().perform()
+            return True
+        WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,)).until(drag)
+    WebDriverWait(browser, 30).until(lambda b: heatmap_sources(b)[:2] != before)
