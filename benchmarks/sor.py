@@ -109,14 +109,16 @@ def timed(command: list[str], env: dict[str, str] | None = None, cwd: Path | Non
 
 
 def python_312() -> str | None:
-    """An interpreter >= 3.12 for shantay: on PATH, then under pyenv."""
-    for name in ("python3.14", "python3.13", "python3.12"):
-        if found := shutil.which(name):
-            return found
+    """An interpreter >= 3.12 for shantay that runs: on PATH, then under pyenv (a pyenv shim
+    on PATH may name a version that is installed but not selected, and fail)."""
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    for version in sorted(pyenv.glob("3.1[2-9]*"), reverse=True):
-        if (candidate := version / "bin" / "python3").is_file():
-            return str(candidate)
+    candidates = [shutil.which(name) for name in ("python3.14", "python3.13", "python3.12")]
+    candidates += [str(version / "bin" / "python3") for version in sorted(pyenv.glob("3.1[2-9]*"), reverse=True)]
+    for candidate in filter(None, candidates):
+        works = subprocess.run([candidate, "-c", "import sys; sys.exit(sys.version_info < (3, 12))"],
+                               capture_output=True)
+        if works.returncode == 0:
+            return candidate
     return None
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import functools
-import gzip
 import hashlib
 import io
+import itertools
 import shutil
 import struct
 import subprocess
@@ -20,6 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import dsarisk.sources.sor as sor
 import dsarisk.sources.sor_synth as sor_synth
@@ -27,7 +29,8 @@ from dsarisk.cli import main
 from dsarisk.inputs import load_year
 from dsarisk.paths import PROJECT_ROOT
 from dsarisk.sources.sor import (FileRecord, FileResult, Filters, SorError, aggregate, aggregate_duckdb,
-                                 aggregate_spark, iter_parts)
+                                 aggregate_spark)
+from dsarisk.sources.sor_dumps import _Scanner, reading
 from dsarisk.sources.sor_synth import Rates, day_frame, encode_part, php_csv, synthesize
 
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
@@ -90,8 +93,8 @@ def test_the_accounting_check_stops_a_run_that_loses_rows(dump, monkeypatch):
     """Rows lost between reading and the table (here: the groups of one platform dropped
     after they were counted as read) stop the run instead of going unnoticed."""
     original = sor.outer_sql
-    monkeypatch.setattr(sor, "outer_sql", lambda version, **kw: original(version, **kw).replace(
-        "FROM sor_groups", "FROM sor_groups WHERE platform <> 'Small Forum'"))
+    monkeypatch.setattr(sor, "outer_sql", lambda *args, **kw: original(*args, **kw).replace(
+        "FROM sor_groups", "FROM sor_groups WHERE platform_name <> 'Small Forum'"))
     with pytest.raises(SorError, match=r"1,500 rows read but 1,[0-9]{3} accounted for"):
         aggregate_duckdb(dump / "sor-global-2025-06-29-full.zip")
 
@@ -158,22 +161,55 @@ def test_light_dump_and_territorial_scope(tmp_path):
     assert (eu.provenance["rows_filtered_out"], anywhere.provenance["rows_aggregated"]) == (4, 10)
 
 
-def test_nested_parts_reach_the_engine_still_compressed(dump, tmp_path):
-    """Inside a nested zip, whose inner archives pass the outer zip's CRC, deflated parts are
-    handed to the engine as gzip without Python inflating them; a top-level zipped CSV, whose
-    bytes nothing checked yet, is extracted through zipfile (which checks its CRC)."""
-    records: list = []
-    nested = list(iter_parts([dump / "sor-global-2025-06-29-full.zip"], tmp_path, records))
-    assert nested and {part.kind for part in nested} == {"csv.gz"}
-    for part in nested:
-        part.verify()
-    with gzip.open(nested[0].path, "rt", encoding="utf-8", errors="replace") as part:  # trailer included
-        assert next(csv.reader(part)) == nested[0].columns
+def test_zipped_parts_reach_the_engine_as_plain_csv_read_once(dump, tmp_path):
+    """Each part held in an archive (nested or not) is inflated once, by the background
+    thread, into a plain CSV carrying the part's header; its check counts its rows as lines.
+    On leaving, the extracted copies are gone."""
     with zipfile.ZipFile(tmp_path / "top.zip", "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("top.csv", gzip.decompress(nested[0].path.read_bytes()))
-    (tmp_path / "work").mkdir()
-    top = list(iter_parts([tmp_path / "top.zip"], tmp_path / "work", records))
-    assert [part.kind for part in top] == ["csv"]
+        archive.writestr("top.csv", encode_part(php_csv(day_frame(dt.date(2025, 7, 2), 40, seed=2))))
+    seen = {}
+    with reading([dump / "sor-global-2025-06-29-full.zip", tmp_path / "top.zip"]) as per_file:
+        for record, parts in per_file:
+            for part in parts:
+                check = part.verify()
+                with part.path.open(encoding="utf-8", errors="replace", newline="") as text:
+                    assert next(csv.reader(text)) == part.columns
+                    assert check.rows == sum(1 for _ in text)
+                seen[part.origin] = part.path
+                part.release()
+            assert record.parts == sum(1 for origin in seen if origin.startswith(record.name))
+    assert {origin.split("!")[0] for origin in seen} == {"sor-global-2025-06-29-full.zip", "top.zip"}
+    assert len(seen) > 3 and not any(path.exists() for path in seen.values())
+    assert not any(path.parent.exists() for path in seen.values()), "the extraction folder is removed"
+
+
+@given(st.lists(st.sampled_from([b"plain text", "é€😀".encode(), b"\xff\xfe", b"\n", b"\xe2\x82"]), max_size=40),
+       st.lists(st.integers(1, 12), min_size=1, max_size=8))
+def test_lines_and_invalid_utf8_are_found_across_chunk_boundaries(pieces, cuts):
+    """The background thread's scan, fed in chunks cut anywhere (a character or a line across
+    two chunks), finds what reading the whole part line by line finds."""
+    data = b"header\n" + b"".join(pieces)
+    lines = data.split(b"\n")
+    if data.endswith(b"\n"):
+        lines.pop()
+    invalid = [number for number, line in enumerate(lines, 1) if not _decodes(line)]
+    scanner, start = _Scanner(), 0
+    for size in itertools.cycle(cuts):
+        if start >= len(data):
+            break
+        scanner.add(data[start:start + size])
+        start += size
+    check = scanner.finish()
+    assert (check.rows, check.invalid_utf8, check.invalid_utf8_lines) == (len(lines) - 1, len(invalid),
+                                                                         tuple(invalid[:3]))
+
+
+def _decodes(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 # -- integrity ---------------------------------------------------------------------------------
@@ -201,8 +237,7 @@ def _with_crc(inner: bytes, member: str, crc: int) -> bytes:
 
 def test_a_part_whose_own_crc_is_wrong_is_rejected(tmp_path):
     """The outer zip is sound (its CRC covers the inner zip as it is) but the inner CSV's
-    CRC-32 does not match its bytes: the part is handed to DuckDB as gzip, which does not
-    check the trailer, so dsarisk checks it."""
+    CRC-32 does not match its bytes: the thread that inflates the part checks it."""
     frame = day_frame(dt.date(2025, 7, 2), 500, seed=3, rates=Rates(0, 0, 0, 0))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as inner:

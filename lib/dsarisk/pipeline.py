@@ -30,6 +30,8 @@ from .hashing import sha256_file
 from . import paths
 from .inputs import ModuleIdentity, YearInputs, load_year
 from .paths import NOTEBOOKS_DIR
+from .sources.sor_dumps import discover
+from .sources.sor_schema import SOR_DIR
 
 SUMMARY_NOTEBOOK = "00_summary.ipynb"
 MODULE_NOTEBOOK = "10_module.ipynb"  # the template every module runs unless it names its own
@@ -83,8 +85,6 @@ def plan_jobs(inputs: YearInputs, *, notebooks_dir: Path, executed_dir: Path, re
 
 def _input_files(inputs: YearInputs) -> dict[str, Path]:
     """Every file the run read, named relative to the data folder (never an absolute path)."""
-    from .sources.sor import SOR_DIR, discover  # pandas-heavy; only needed here and by sor proxies
-
     files: dict[str, Path] = {}
     years = [inputs.year]
     if inputs.previous_year is not None:

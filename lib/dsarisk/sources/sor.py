@@ -1,11 +1,11 @@
 """Statements of reasons from the DSA Transparency Database, aggregated per module and month.
 
-Reads exports as published: CSV, zipped CSV, the nested daily zips (an outer zip of inner
-``.csv.zip`` parts) and Parquet, full or light, schema version 1 or 2, as the Commission's
-export writes them (PHP ``fputcsv`` quoting, ``\\"`` escapes, dates with a time, the odd
-invalid UTF-8 byte, the same statement twice). Values are checked against the Commission's
-own enumerations of each version (``data/sor/schema.yaml`` says which applies to what);
-categories of both versions map to risk modules through ``data/sor/categories.yaml``.
+Reads exports as published (:mod:`.sor_dumps`: CSV, zipped CSV, the nested daily zips and
+Parquet, full or light, schema version 1 or 2), as the Commission's export writes them (PHP
+``fputcsv`` quoting, ``\\"`` escapes, dates with a time, the odd invalid UTF-8 byte, the same
+statement twice). Values are checked against the Commission's own enumerations of each
+version (:mod:`.sor_schema`); categories of both versions map to risk modules through
+``data/sor/categories.yaml``.
 
 The aggregation is one SQL text (:func:`inner_sql` then :func:`outer_sql`) run unchanged by
 two engines: DuckDB, embedded, the default, streaming a batch of CSV parts at a time so that
@@ -21,95 +21,26 @@ not add up to the rows read.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
-import io
-import itertools
 import json
 import os
-import re
-import shutil
-import struct
-import tempfile
-import zipfile
-import zlib
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import cache
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import pandas as pd
 
 from .. import paths
 from ..exceptions import InputError
 from ..hashing import sha256_file
-from ..methodology import read_yaml
+from .sor_dumps import MAX_EXAMPLES, UNREADABLE, FileRecord, Part, batches, discover, php_fields, reading
+from .sor_schema import SOR_DIR, VERSIONS, SorError, allowed, category_modules, eu_codes, schema
 
-SOR_DIR = paths.sor_mapping()
 NOT_MAPPED = "(no module)"
-MAX_EXAMPLES = 3
 # Bumped whenever reading changes in a way the SQL text does not show (the cache key holds it).
-READER_VERSION = "3"
-
-
-class SorError(InputError):
-    """A statement-of-reasons file that cannot be read at all."""
-
-
-@cache
-def schema() -> dict[str, Any]:
-    return read_yaml(SOR_DIR / "schema.yaml", SorError)
-
-
-@cache
-def enumerations() -> dict[str, Any]:
-    """The Commission's enumerations and column headings (a verbatim copy, as data)."""
-    path = SOR_DIR / schema()["enumerations"]
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise SorError(f"unreadable enumerations ({exc})", file=path) from None
-
-
-@cache
-def categories() -> dict[str, dict[str, str | None]]:
-    return read_yaml(SOR_DIR / "categories.yaml", SorError)
-
-
-def category_modules() -> dict[str, str | None]:
-    """Every known category of either version and its module."""
-    return {**categories()["version_1"], **categories()["version_2"]}
-
-
-VERSIONS = ("v1", "v2")
-DUMPS = ("full", "light")
-
-
-def allowed(column: str, version: str) -> list[str]:
-    """The values a column (or each item of an array column) may hold in a schema version."""
-    spec = schema()
-    enums = enumerations()[spec["versions"][version]["enumerations"]]
-    entry = enums[spec["values"].get(column) or spec["arrays"][column]]
-    return list(entry.get("stored_values", entry))
-
-
-def eu_codes() -> list[str]:
-    """The EU and EEA country codes a territorial scope may list."""
-    return list(enumerations()[schema()["territorial_scope"]])
-
-
-def headings(version: str, dump: str) -> list[str]:
-    """The column headings of a published dump of one schema version, full or light."""
-    return list(enumerations()[schema()["versions"][version]["headings"][dump]])
-
-
-def version_of(day: dt.date) -> str:
-    """The schema version in force on ``day``."""
-    return "v2" if day >= schema()["versions"]["v2"]["from"] else "v1"
+READER_VERSION = "4"
 
 
 @dataclass(frozen=True)
@@ -160,34 +91,31 @@ def _reasons(checks: list[tuple[str, str]], otherwise: str) -> str:
     return f"CASE\n    {whens}\n    ELSE {otherwise} END"
 
 
-def _row_checks(has_territorial_scope: bool) -> list[tuple[str, str]]:
-    """(reason, SQL condition) of the checks on each row's own value."""
-    checks = [("malformed uuid", f"NOT regexp_like(coalesce(uuid, ''), '{UUID_PATTERN}')"),
-              ("missing platform_name", "coalesce(platform_name, '') = ''"),
+MALFORMED_UUID = "malformed uuid"
+ROW_REASON = f"CASE WHEN NOT regexp_like(coalesce(uuid, ''), '{UUID_PATTERN}') THEN '{MALFORMED_UUID}' END"
+
+
+def _grouped_checks(version: str, has_territorial_scope: bool) -> list[tuple[str, str]]:
+    """(reason, SQL condition) of the checks on the grouped columns: a missing platform, a
+    malformed date, values against the version's enumerations, malformed arrays, a malformed
+    territorial scope."""
+    checks = [("missing platform_name", "coalesce(platform_name, '') = ''"),
               (MALFORMED_DATE, f"NOT regexp_like(coalesce(application_date, ''), '{DATE_PATTERN}')")]
-    if has_territorial_scope:
-        checks.append(("malformed territorial_scope array", f"NOT {_valid_array('territorial_scope', eu_codes())}"))
-    return checks
-
-
-def _grouped_checks(version: str) -> list[tuple[str, str]]:
-    """(reason, SQL condition) of the checks on the grouped columns, against the version's
-    enumerations."""
-    checks = []
     for column in VALUE_COLUMNS:
         values = allowed(column, version) + ([""] if column in MAY_BE_EMPTY else [])
         checks.append((f"unknown {column} ({version})", f"coalesce({column}, '') NOT IN ({_quoted(values)})"))
     checks += [(f"malformed or unknown {column} array ({version})", f"NOT {_valid_array(column, allowed(column, version))}")
                for column in ARRAY_COLUMNS]
+    if has_territorial_scope:
+        checks.append(("malformed territorial_scope array", f"NOT {_valid_array('territorial_scope', eu_codes())}"))
     return checks
 
 
-def reject_expression(version: str) -> str:
+def reject_expression(version: str, has_territorial_scope: bool) -> str:
     """SQL CASE giving a group's reason for rejection, or NULL when its rows are valid: a
-    malformed uuid, platform or date first, then an unknown value, then a malformed array,
-    then a malformed territorial scope."""
-    first = [(reason, f"row_reason = '{reason}'") for reason, _ in _row_checks(False)]
-    return _reasons([*first, *_grouped_checks(version)], "row_reason")
+    malformed uuid first (checked on each row), then the checks on the grouped columns."""
+    return _reasons([(MALFORMED_UUID, f"row_reason = '{MALFORMED_UUID}'"),
+                     *_grouped_checks(version, has_territorial_scope)], "NULL")
 
 
 def _filter_expression(filters: Filters, has_territorial_scope: bool) -> str:
@@ -235,30 +163,36 @@ def measure_columns() -> list[str]:
     return ["statements", *MEASURES, *_content_measures()]
 
 
-def inner_sql(filters: Filters, *, has_territorial_scope: bool, table: str, ids: str = "") -> str:
-    """First step, over the rows: each row checked for what needs its own value
-    (``row_reason``), marked ``kept`` when the filters keep it, and counted per part,
-    platform, month and the GROUPED columns; rows marked ``dup`` (a uuid seen before) are
-    counted apart. ``ids`` adds an engine's own aggregate of the rows' ids."""
-    keys = f"source_part, platform_name, substr(application_date, 1, 7), {', '.join(GROUPED)}"
+def _grouped_columns(has_territorial_scope: bool) -> str:
+    """What the first step groups on: every column a check, filter or measure reads, except the
+    uuid. A day's rows share few values of them, so each is checked once per group."""
+    scope = ["territorial_scope"] if has_territorial_scope else []
+    return ", ".join(["source_part", "platform_name", "application_date", *scope, *GROUPED])
+
+
+def inner_sql(*, has_territorial_scope: bool, table: str, ids: str = "") -> str:
+    """First step, over the rows: each row's uuid checked (``row_reason``) and the rows counted
+    per part and grouped columns; rows marked ``dup`` (a uuid seen before) are counted apart.
+    ``ids`` adds an engine's own aggregate of the rows' ids."""
+    keys = _grouped_columns(has_territorial_scope)
     return f"""
-SELECT source_part, platform_name AS platform, substr(application_date, 1, 7) AS month, {', '.join(GROUPED)},
-  {_reasons(_row_checks(has_territorial_scope), "NULL")} AS row_reason,
-  CASE WHEN {_filter_expression(filters, has_territorial_scope)} THEN 1 ELSE 0 END AS kept,
+SELECT {keys}, {ROW_REASON} AS row_reason,
   SUM(1 - dup) AS statements, SUM(dup) AS duplicates,
   MIN(uuid) AS example_first, MAX(uuid) AS example_last{', ' + ids if ids else ''}
 FROM {table}
-GROUP BY {keys}, row_reason, kept"""
+GROUP BY {keys}, row_reason"""
 
 
-def outer_sql(version: str, *, table: str = "sor_groups") -> str:
-    """Second step, over the groups of :func:`inner_sql`: each checked for unknown values and
-    malformed arrays (``reason`` NULL when valid) and counted per part, platform, module and
-    month. Rejected and filtered rows are counted too, so that every row read is accounted for."""
+def outer_sql(version: str, filters: Filters, *, has_territorial_scope: bool, table: str = "sor_groups") -> str:
+    """Second step, over the groups of :func:`inner_sql`: each checked (``reason`` NULL when
+    valid), marked ``kept`` when the filters keep it, and counted per part, platform, module
+    and month. Rejected and filtered rows are counted too, so that every row read is accounted for."""
     sums = ",\n  ".join(f"SUM(CASE WHEN {condition} THEN statements ELSE 0 END) AS {name}"
                         for name, condition in {**MEASURES, **_content_measures()}.items())
     return f"""
-SELECT source_part, platform, {_module_expression()} AS module, month, {reject_expression(version)} AS reason, kept,
+SELECT source_part, platform_name AS platform, {_module_expression()} AS module,
+  substr(application_date, 1, 7) AS month, {reject_expression(version, has_territorial_scope)} AS reason,
+  CASE WHEN {_filter_expression(filters, has_territorial_scope)} THEN 1 ELSE 0 END AS kept,
   SUM(statements) AS statements, SUM(duplicates) AS duplicates,
   {sums},
   MIN(example_first) AS example_first, MAX(example_last) AS example_last
@@ -275,326 +209,13 @@ def view_sql(source: str, columns: Sequence[str], *, part_column: str, dup: str 
 
 
 def logic_text() -> str:
-    """The SQL the aggregation runs, for every version and layout: part of the cache key."""
-    texts = [inner_sql(Filters(), has_territorial_scope=scope, table="t") for scope in (True, False)]
-    return "\n".join([*texts, *(outer_sql(version) for version in VERSIONS)])
+    """The SQL the aggregation runs, for every version and layout: part of the cache key
+    (the filters are keyed apart)."""
+    return "\n".join([*(inner_sql(has_territorial_scope=scope, table="t") for scope in (True, False)),
+                      *(outer_sql(version, Filters(), has_territorial_scope=scope)
+                        for version in VERSIONS for scope in (True, False))])
 
 
-# -- reading the dumps -----------------------------------------------------------------------
-_CHECKER: ThreadPoolExecutor | None = None
-
-
-def _checker() -> ThreadPoolExecutor:
-    """One background thread that checks the CRC-32 of parts the engines inflate themselves
-    (zlib releases the GIL, so the check runs beside the engine)."""
-    global _CHECKER
-    if _CHECKER is None:
-        _CHECKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dsarisk-sor-crc")
-    return _CHECKER
-
-
-@dataclass
-class Part:
-    """A CSV or Parquet part as the engines read it, and where it came from."""
-
-    origin: str
-    path: Path
-    columns: list[str]
-    file: str = ""  # the dump file it belongs to
-    kind: str = "csv"  # or "csv.gz" (a zip member handed over compressed) or "parquet"
-    extracted: bool = False
-    check: Future | None = None
-
-    def verify(self) -> int | None:
-        """Wait for the part's integrity check and line count (raises SorError when the check
-        failed); return its rows counted as lines (None for Parquet)."""
-        return self.check.result() if self.check is not None else None
-
-    def release(self) -> None:
-        """Check the part, then remove its extracted copy once an engine has read it."""
-        try:
-            self.verify()
-        finally:
-            if self.extracted:
-                self.path.unlink(missing_ok=True)
-
-
-@dataclass
-class FileRecord:
-    name: str
-    sha256: str
-    layout: str
-    parts: int = 0
-    schema_version: str = ""
-    dump: str = ""
-    rows_read: int = 0
-    territorial_filter: str = ""
-    schema_by_date: str = ""  # the version in force on the day the file is named after, if any
-
-
-def _schema_by_date(name: str) -> str:
-    """The schema version in force on the date in a dump's name (empty when it has none)."""
-    match = re.search(r"(\d{4}-\d{2}-\d{2})", name)
-    try:
-        return version_of(dt.date.fromisoformat(match[1])) if match else ""
-    except ValueError:
-        return ""
-
-
-def discover(path: str | Path) -> list[Path]:
-    """The dump files under ``path`` (or the file itself), in name order."""
-    root = Path(path)
-    if root.is_file():
-        return [root]
-    if not root.is_dir():
-        raise SorError("no such file or folder", file=root)
-    found = sorted(p for p in root.rglob("*") if p.is_file() and p.name.endswith((".csv", ".zip", ".parquet")))
-    if not found:
-        raise SorError("no .csv, .zip or .parquet file in this folder", file=root)
-    return found
-
-
-def check_header(columns: list[str], origin: str) -> tuple[str, str]:
-    """Match a part's header with the Commission's headings; return (schema version, full or
-    light). Parquet parts may order their columns differently: only the set must match."""
-    for version in VERSIONS:
-        for dump in DUMPS:
-            if set(columns) == set(headings(version, dump)) and len(columns) == len(headings(version, dump)):
-                return version, dump
-    known = set(headings("v2", "full")) | set(headings("v1", "full"))
-    missing = [c for c in schema()["required"] if c not in columns]
-    if missing:
-        raise SorError(f"missing column(s) {', '.join(missing)}", file=origin)
-    unknown = [c for c in columns if c not in known]
-    if unknown:
-        raise SorError(f"unknown column(s) {', '.join(unknown)} (not in data/sor/{schema()['enumerations']})",
-                       file=origin)
-    raise SorError(f"the {len(columns)} columns match no published heading (schema v1 or v2, full or light)",
-                   file=origin)
-
-
-GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, no time, unknown OS
-LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, then the name's and the extra field's lengths
-
-
-def _header(line: bytes) -> list[str]:
-    """A CSV header line's column names."""
-    return next(csv.reader(io.StringIO(line.decode("utf-8", errors="replace"))), [])
-
-
-@contextmanager
-def _archive_errors(origin: str | Path, *more: type[Exception]) -> Iterator[None]:
-    """Turn what zipfile and zlib raise on a damaged archive into one SorError naming it."""
-    try:
-        yield
-    except (zipfile.BadZipFile, zlib.error, EOFError, *more) as exc:
-        raise SorError(f"truncated or corrupt archive ({exc})", file=origin) from None
-
-
-def _copy(stream: io.BufferedIOBase | Any, target: Path, origin: str) -> None:
-    """Copy an archive member to ``target``; zipfile checks its CRC as the copy ends."""
-    with _archive_errors(origin, OSError), target.open("wb") as out:
-        shutil.copyfileobj(stream, out, 1 << 20)
-
-
-class _Lines:
-    """Counts the rows of a CSV part as its lines after the header (real parts have no newline
-    inside a field): the count an engine's rows must match."""
-
-    def __init__(self) -> None:
-        self.newlines, self.last = 0, b"\n"
-
-    def add(self, data: bytes) -> None:
-        if data:
-            self.newlines += data.count(b"\n")
-            self.last = data[-1:]
-
-    def rows(self) -> int:
-        lines = self.newlines + (self.last != b"\n")
-        return max(lines - 1, 0)
-
-
-def _count_rows(path: Path, origin: str) -> int:
-    """The rows of a plain CSV part, counted as lines."""
-    lines = _Lines()
-    with _archive_errors(origin, OSError), path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            lines.add(chunk)
-    return lines.rows()
-
-
-def _check_gzip(path: Path, crc: int, size: int, origin: str) -> int:
-    """Inflate a rewrapped part, compare its CRC-32 and size with the zip directory's, and
-    return its rows counted as lines."""
-    inflater, value, length, lines = zlib.decompressobj(-zlib.MAX_WBITS), 0, 0, _Lines()
-    with _archive_errors(origin), path.open("rb") as handle:
-        handle.seek(len(GZIP_HEADER))
-        while not inflater.eof and (chunk := handle.read(1 << 20)):
-            data = inflater.decompress(chunk)
-            value, length = zlib.crc32(data, value), length + len(data)
-            lines.add(data)
-    if not inflater.eof or value != crc or length != size:
-        raise SorError(f"truncated or corrupt archive (CRC-32 {value:08x} and {length:,} bytes, "
-                       f"the archive says {crc:08x} and {size:,})", file=origin)
-    return lines.rows()
-
-
-def _rewrap_as_gzip(archive: BinaryIO, info: zipfile.ZipInfo, target: Path, origin: str) -> list[str]:
-    """Write a deflated zip member as a gzip file without inflating it, and return its header.
-
-    Both formats carry the same raw DEFLATE stream (RFC 1951): gzip adds a 10-byte header and
-    a trailer of CRC-32 and size, both known from the zip directory. The engines then inflate
-    it in their own threads, instead of Python inflating every byte before they start. DuckDB
-    does not check the gzip trailer: the caller checks the CRC-32 beside it (:func:`_check_gzip`).
-    """
-    archive.seek(info.header_offset)
-    signature, name_length, extra_length = LOCAL_HEADER.unpack(archive.read(LOCAL_HEADER.size))
-    if signature != b"PK\x03\x04":
-        raise SorError("truncated or corrupt archive (bad local header)", file=origin)
-    archive.seek(info.header_offset + LOCAL_HEADER.size + name_length + extra_length)
-    remaining, first = info.compress_size, b""
-    with target.open("wb") as out:
-        out.write(GZIP_HEADER)
-        while remaining:
-            chunk = archive.read(min(1 << 20, remaining))
-            if not chunk:
-                raise SorError("truncated or corrupt archive (a member ends early)", file=origin)
-            first = first or chunk
-            out.write(chunk)
-            remaining -= len(chunk)
-        out.write(struct.pack("<II", info.CRC, info.file_size & 0xFFFFFFFF))
-    with _archive_errors(origin):  # the header only: inflate no more than its first line needs
-        start = zlib.decompressobj(-zlib.MAX_WBITS).decompress(first, 1 << 20)
-    return _header(start.split(b"\n", 1)[0])
-
-
-def _zip_parts(archive: zipfile.ZipFile, origin: str, workdir: Path, record: FileRecord, *,
-               checked_file: BinaryIO | None = None) -> Iterator[Part]:
-    """The CSV parts of ``archive``. ``checked_file`` is the archive's file when its bytes
-    passed the CRC of the zip that held them: its deflated parts are then handed over still
-    compressed, their own CRC checked in the background."""
-    # several files' parts can wait in one batch: their extracted names must not collide
-    prefix = hashlib.sha1(origin.encode()).hexdigest()[:12]
-    for info in archive.infolist():
-        name = f"{origin}!{info.filename}"
-        if info.filename.endswith(".csv.zip"):
-            spool = workdir / f"{prefix}-{record.parts:06d}.zip"
-            try:  # spooled to disk: an inner zip can be large, memory stays flat
-                with _archive_errors(name):
-                    with archive.open(info) as stream:
-                        _copy(stream, spool, name)
-                    with spool.open("rb") as raw, zipfile.ZipFile(raw) as inner:
-                        yield from _zip_parts(inner, name, workdir, record, checked_file=raw)
-            finally:
-                spool.unlink(missing_ok=True)
-        elif info.filename.endswith(".csv"):
-            target = workdir / f"{prefix}-{record.parts:06d}.csv"
-            kind, check = "csv", None
-            if checked_file is not None and info.compress_type == zipfile.ZIP_DEFLATED:
-                target, kind = target.with_suffix(".csv.gz"), "csv.gz"
-                columns = _rewrap_as_gzip(checked_file, info, target, name)
-                check = _checker().submit(_check_gzip, target, info.CRC, info.file_size, name)
-            else:
-                with _archive_errors(name), archive.open(info) as stream:
-                    _copy(stream, target, name)
-                with target.open("rb") as handle:
-                    columns = _header(handle.readline())
-                check = _checker().submit(_count_rows, target, name)
-            record.parts += 1
-            yield Part(name, target, columns, file=record.name, kind=kind, extracted=True, check=check)
-
-
-def iter_parts(files: Sequence[Path], workdir: Path, records: list[FileRecord]) -> Iterator[Part]:
-    """Each CSV or Parquet part of ``files``, one at a time (zipped parts extracted to
-    ``workdir``; the reader calls :meth:`Part.release` once it has read one); one FileRecord
-    per file is appended to ``records``."""
-    for path in files:
-        record = FileRecord(path.name, sha256_file(path), layout="", schema_by_date=_schema_by_date(path.name))
-        records.append(record)
-        if path.name.endswith(".parquet"):
-            import pyarrow.parquet as pq
-
-            try:
-                columns = pq.read_schema(path).names
-            except Exception as exc:  # pyarrow raises several types for a damaged file
-                raise SorError(f"unreadable Parquet file ({exc})", file=path) from None
-            record.layout, record.parts = "parquet", 1
-            yield Part(path.name, path, columns, file=path.name, kind="parquet")
-        elif path.name.endswith(".zip"):
-            with _archive_errors(path, OSError):
-                archive = zipfile.ZipFile(path)
-            with archive:
-                record.layout = ("nested zip" if any(m.endswith(".csv.zip") for m in archive.namelist())
-                                 else "zipped csv")
-                yield from _zip_parts(archive, path.name, workdir, record)
-            if record.parts == 0:
-                raise SorError("the archive holds no CSV part", file=path)
-        else:
-            with path.open("rb") as handle:
-                columns = _header(handle.readline())
-            record.layout, record.parts = "csv", 1
-            yield Part(path.name, path, columns, file=path.name, check=_checker().submit(_count_rows, path, path.name))
-
-
-def checked_parts(files: Sequence[Path], workdir: Path, records: list[FileRecord]) -> Iterator[Part]:
-    """The parts of ``files`` (see :func:`iter_parts`), each header checked and its schema
-    version and dump kind written into its file's record."""
-    for part in iter_parts(files, workdir, records):
-        version, dump = check_header(part.columns, part.origin)
-        record = records[-1]
-        if record.schema_version and (record.schema_version, record.dump) != (version, dump):
-            raise SorError(f"parts of one file mix headings ({record.schema_version} {record.dump} "
-                           f"and {version} {dump})", file=part.origin)
-        record.schema_version, record.dump = version, dump
-        record.territorial_filter = ("applied" if "territorial_scope" in part.columns
-                                     else "not applicable: a light dump has no territorial_scope")
-        yield part
-
-
-def batches(parts: Iterable[Part], size: int) -> Iterator[list[Part]]:
-    """Consecutive parts of one file with the same columns and kind, at most ``size`` at a
-    time: what one DuckDB query reads."""
-    batch: list[Part] = []
-    for part in parts:
-        if batch and (part.columns != batch[0].columns or part.kind != batch[0].kind
-                      or part.file != batch[0].file or len(batch) >= size):
-            yield batch
-            batch = []
-        batch.append(part)
-    if batch:
-        yield batch
-
-
-# -- rows an RFC 4180 reader cannot take -----------------------------------------------------
-class PhpDialect(csv.Dialect):
-    """PHP's ``fputcsv`` as the Commission's export used it: a quote inside a quoted field is
-    doubled, except after a backslash (PHP's escape character), where it stays single."""
-
-    delimiter, quotechar, escapechar, doublequote = ",", '"', "\\", True
-    skipinitialspace, lineterminator, quoting, strict = False, "\n", csv.QUOTE_MINIMAL, False
-
-
-INVALID_UTF8 = "invalid UTF-8 bytes replaced"
-PHP_ESCAPE = 'read with PHP\'s \\" escape'
-UNREADABLE = "unreadable CSV row"
-LOST = "lines swallowed by an unterminated quote"
-
-
-def php_fields(line: str, width: int) -> tuple[list[str] | None, str]:
-    """A CSV line the way the program that wrote it means it: ``width`` fields, or None.
-    PHP's escape first, then the RFC 4180 reading (a value that ends in a backslash is
-    written ``...\\"`` and only the second reads it). Returns the fields and how they were read."""
-    for dialect, how in ((PhpDialect, PHP_ESCAPE), (csv.excel, "")):
-        try:
-            fields = next(csv.reader([line], dialect), [])
-        except csv.Error:  # an unterminated quote, say
-            continue
-        if len(fields) == width:
-            return fields, how if '\\"' in line else ""
-    return None, UNREADABLE
-
-
-# -- engines -------------------------------------------------------------------------------
 @dataclass
 class SorAggregate:
     """The tidy per-platform, per-module, per-month table and where it came from."""
@@ -727,15 +348,17 @@ DUCKDB_REGEXP_LIKE = "CREATE MACRO regexp_like(text, pattern) AS regexp_matches(
 REJECTS = "rejects_table = 'sor_rejects', rejects_scan = 'sor_reject_scans'"
 
 
-def duckdb_source(batch: Sequence[Part], *, keep_rejects: bool = True) -> str:
-    """DuckDB's table function reading ``batch``, with each row's file in ``filename``. A CSV
-    row that an RFC 4180 reading cannot take (a PHP ``\\"`` escape, invalid UTF-8) is set
-    aside in ``sor_rejects`` rather than failing the file; paths are SQL literals, quotes doubled."""
-    paths = _quoted(str(part.path) for part in batch)
-    if batch[0].kind == "parquet":
+def duckdb_source(files: Sequence[Path], columns: Sequence[str], *, kind: str = "csv",
+                  keep_rejects: bool = True) -> str:
+    """DuckDB's table function reading ``files``, with each row's file in ``filename``. A CSV
+    row that an RFC 4180 reading cannot take (a PHP ``\\"`` escape, invalid UTF-8 in a column
+    read) is set aside in ``sor_rejects`` rather than failing the file; paths are SQL
+    literals, quotes doubled."""
+    paths = _quoted(str(file) for file in files)
+    if kind == "parquet":
         return f"read_parquet([{paths}], filename = true)"
     # the header was checked already: no sniffing, every column text
-    types = ", ".join(f"'{c}': 'VARCHAR'" for c in batch[0].columns)
+    types = ", ".join(f"'{c}': 'VARCHAR'" for c in columns)
     rejects = f", store_rejects = true, {REJECTS}" if keep_rejects else ", ignore_errors = true"
     return (f"read_csv([{paths}], header = true, auto_detect = false, columns = {{{types}}}, "
             f"delim = ',', quote = '\"', escape = '\"', filename = true{rejects})")
@@ -767,15 +390,25 @@ def _unreadable(result: FileResult, origin: str, reason: str, rows: int, example
     result.record.rows_read += rows
 
 
-def _check_lines(result: FileResult, part: Part, read: int) -> None:
-    """Hold the rows an engine read from a part against its lines: lines an unterminated quote
-    swallowed into one value are counted as rejected rather than lost."""
-    lines = part.verify()
-    if lines is None or lines == read:
+INVALID_UTF8 = "invalid UTF-8 bytes replaced"
+LOST = "lines swallowed by an unterminated quote"
+
+
+def _check_part(result: FileResult, part: Part, read: int) -> None:
+    """What the part's reading found, whichever engine read it: lines that are not valid UTF-8
+    (the row kept, the engine having replaced or never read the bytes) noted under their
+    reason; the rows an engine read held against the part's lines, lines that an unterminated
+    quote swallowed into one value counted as rejected rather than lost."""
+    check = part.verify()
+    if check is None:
         return
-    if read > lines:
-        raise SorError(f"{read:,} rows read from {lines:,} lines", file=part.origin)
-    _unreadable(result, part.origin, LOST, lines - read, f"line count {lines:,}, rows read {read:,}")
+    for index, line in enumerate(check.invalid_utf8_lines):
+        _note(result.repaired, INVALID_UTF8, check.invalid_utf8 if index == 0 else 0, f"{part.origin}: line {line}")
+    if check.rows == read:
+        return
+    if read > check.rows:
+        raise SorError(f"{read:,} rows read from {check.rows:,} lines", file=part.origin)
+    _unreadable(result, part.origin, LOST, check.rows - read, f"line count {check.rows:,}, rows read {read:,}")
 
 
 def _duckdb_fallback(connection: Any, batch: Sequence[Part], result: FileResult) -> tuple[pd.DataFrame | None,
@@ -788,11 +421,9 @@ def _duckdb_fallback(connection: Any, batch: Sequence[Part], result: FileResult)
         "SELECT s.file_path, e.line, list(DISTINCT e.error_type), any_value(e.csv_line) "
         "FROM sor_rejects e JOIN sor_reject_scans s USING (scan_id, file_id) GROUP BY ALL ORDER BY 1, 2").fetchall()
     columns, rows, unreadable = batch[0].columns, [], {}
-    for path, line, errors, text in found:
+    for path, line, _errors, text in found:
         origin = origins.get(path, path)
-        fields, how = php_fields(text or "", len(columns))
-        if "INVALID ENCODING" in errors:  # DuckDB's copy of the line has the bad bytes replaced
-            _note(result.repaired, INVALID_UTF8, 1, f"{origin}: line {line}")
+        fields, how = php_fields(text or "", len(columns))  # invalid bytes come replaced
         if fields is None:
             _unreadable(result, origin, UNREADABLE, 1, f"line {line}")
             unreadable[path] = unreadable.get(path, 0) + 1
@@ -810,16 +441,16 @@ def _duckdb_file(connection: Any, parts: Iterable[Part], filters: Filters, recor
 
     result = FileResult(record, pd.DataFrame(), f"duckdb {duckdb.__version__}")
     connection.execute("CREATE OR REPLACE TEMP TABLE sor_seen (id UUID)")
+    ids = "list(TRY_CAST(uuid AS UUID)) AS ids"
     for batch in batches(parts, batch_parts):
+        for part in batch:
+            part.verify()  # written whole and checked before DuckDB reads it
         columns, scope = batch[0].columns, "territorial_scope" in batch[0].columns
-        # every column touched, so that DuckDB checks the UTF-8 of all text, not only of the
-        # columns aggregated: a row with invalid bytes then reaches the fallback and is counted
-        widest = " + ".join(f"coalesce(length({c}), 0)" for c in columns)
-        ids = f"list(TRY_CAST(uuid AS UUID)) AS ids, MAX({widest}) AS widest"
+        source = duckdb_source([part.path for part in batch], columns, kind=batch[0].kind)
         try:
             connection.execute("CREATE OR REPLACE TEMP TABLE sor_groups AS SELECT row_number() OVER () AS gid, * FROM ("
-                               + inner_sql(filters, has_territorial_scope=scope, ids=ids, table="("
-                                           + view_sql(duckdb_source(batch), columns, part_column="filename") + ")")
+                               + inner_sql(has_territorial_scope=scope, ids=ids, table="("
+                                           + view_sql(source, columns, part_column="filename") + ")")
                                + ")")
             unreadable: dict[str, int] = {}
             if batch[0].kind != "parquet":
@@ -828,21 +459,21 @@ def _duckdb_file(connection: Any, parts: Iterable[Part], filters: Filters, recor
                     connection.register("sor_fallback", fallback)
                     connection.execute("INSERT INTO sor_groups SELECT (SELECT coalesce(max(gid), 0) FROM sor_groups) "
                                        "+ row_number() OVER (), * FROM (" + inner_sql(
-                                           filters, has_territorial_scope=scope, ids=ids,
+                                           has_territorial_scope=scope, ids=ids,
                                            table="(" + view_sql("sor_fallback", columns, part_column="filename") + ")")
                                        + ")")
                     connection.unregister("sor_fallback")
             read = dict(connection.execute("SELECT source_part, SUM(statements) FROM sor_groups GROUP BY 1").fetchall())
             record.rows_read += sum(int(n) for n in read.values())
             for part in batch:
-                _check_lines(result, part, int(read.get(str(part.path), 0)) + unreadable.get(str(part.path), 0))
+                _check_part(result, part, int(read.get(str(part.path), 0)) + unreadable.get(str(part.path), 0))
             connection.execute(DEDUPLICATE)
             for gid, uuid in connection.execute("SELECT gid, CAST(id AS VARCHAR) FROM sor_repeats ORDER BY id LIMIT 3"
                                                 ).fetchall():
                 source = connection.execute("SELECT source_part FROM sor_groups WHERE gid = ?", [gid]).fetchone()[0]
                 if len(result.duplicate_examples) < MAX_EXAMPLES:
                     result.duplicate_examples.append(f"{source}: uuid {uuid}")
-            groups = connection.execute(outer_sql(record.schema_version)).df()
+            groups = connection.execute(outer_sql(record.schema_version, filters, has_territorial_scope=scope)).df()
         except duckdb.Error as exc:
             culprit = next((part for part in batch if f"file = {part.path}" in str(exc)), batch[0])
             raise SorError(f"unreadable ({_duckdb_problem(exc, batch)})", file=culprit.origin) from None
@@ -874,25 +505,15 @@ def _duckdb_connection(memory_limit: str, threads: int | None) -> Any:
     return connection
 
 
-def _per_file(files: Sequence[Path], workdir: Path) -> Iterator[tuple[FileRecord, Iterator[Part]]]:
-    """Each file's record and its checked parts, one file at a time."""
-    for path in files:
-        records: list[FileRecord] = []
-        parts = checked_parts([path], workdir, records)
-        first = next(parts)  # reads the header, so the record knows its version and layout
-        yield records[0], itertools.chain([first], parts)
-
-
 def duckdb_files(files: Sequence[Path], filters: Filters = Filters(), *, memory_limit: str = "512MB",
-                 threads: int | None = None, batch_parts: int = 10) -> list[FileResult]:
-    """Each file's result with DuckDB, ``batch_parts`` CSV parts (about a million rows) per
-    query: DuckDB streams each batch, so memory is bounded by ``memory_limit`` (and the uuids
-    of the file read so far, 16 bytes each), not by the dump; extracted parts are removed as
-    soon as they are read."""
+                 threads: int | None = None, batch_parts: int = 2) -> list[FileResult]:
+    """Each file's result with DuckDB, ``batch_parts`` CSV parts per query: DuckDB streams each
+    batch, so memory is bounded by ``memory_limit`` (and the uuids of the file read so far, 16
+    bytes each), not by the dump; small batches let the next parts be extracted while DuckDB
+    reads, and extracted parts are removed as soon as they are read."""
     connection = _duckdb_connection(memory_limit, threads)
-    with tempfile.TemporaryDirectory(prefix="dsarisk-sor-") as workdir:
-        return [_duckdb_file(connection, parts, filters, record, batch_parts)
-                for record, parts in _per_file(files, Path(workdir))]
+    with reading(files) as per_file:
+        return [_duckdb_file(connection, parts, filters, record, batch_parts) for record, parts in per_file]
 
 
 def aggregate_duckdb(path: str | Path, filters: Filters = Filters(), **options: Any) -> SorAggregate:
@@ -915,6 +536,7 @@ def _spark_part(session: Any, part: Part, result: FileResult) -> tuple[Any, int]
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, StructField, StructType
 
+    part.verify()  # written whole and checked before Spark reads it
     if part.kind == "parquet":
         return session.read.parquet(str(part.path)).withColumn("source_part", F.lit(part.origin)), 0
     schema_ = StructType([StructField(c, StringType()) for c in [*part.columns, CORRUPT]])
@@ -954,8 +576,8 @@ def spark_files(files: Sequence[Path], filters: Filters = Filters(), *, spark: A
                         .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
                         .getOrCreate())
     results = []
-    with tempfile.TemporaryDirectory(prefix="dsarisk-sor-spark-") as workdir:
-        for record, parts in _per_file(files, Path(workdir)):
+    with reading(files) as per_file:
+        for record, parts in per_file:
             result = FileResult(record, pd.DataFrame(), f"spark {pyspark.__version__}")
             read, frames, unreadable = [], [], {}
             for part in parts:
@@ -969,18 +591,18 @@ def spark_files(files: Sequence[Path], filters: Filters = Filters(), *, spark: A
             columns = read[0].columns
             session.sql(view_sql("sor_source", columns, part_column="source_part", dup=SPARK_DUPLICATE)
                         ).createOrReplaceTempView("sor_rows")
-            inner = session.sql(inner_sql(filters, has_territorial_scope="territorial_scope" in columns,
-                                          table="sor_rows")).cache()
+            scope = "territorial_scope" in columns
+            inner = session.sql(inner_sql(has_territorial_scope=scope, table="sor_rows")).cache()
             inner.createOrReplaceTempView("sor_groups")
             per_part = {row[0]: int(row[1]) for row in inner.groupBy("source_part").agg(
                 F.sum(F.col("statements") + F.col("duplicates"))).collect()}
             record.rows_read += sum(per_part.values())
             for part in read:
-                _check_lines(result, part, per_part.get(part.origin, 0) + unreadable[part.origin])
+                _check_part(result, part, per_part.get(part.origin, 0) + unreadable[part.origin])
             duplicates = session.sql("SELECT source_part, uuid FROM (SELECT source_part, uuid, "
                                      f"{SPARK_DUPLICATE} AS dup FROM sor_source) WHERE dup = 1 ORDER BY uuid LIMIT 3")
             result.duplicate_examples = [f"{row['source_part']}: uuid {row['uuid']}" for row in duplicates.collect()]
-            groups = _collect(session.sql(outer_sql(record.schema_version)))
+            groups = _collect(session.sql(outer_sql(record.schema_version, filters, has_territorial_scope=scope)))
             result.groups = pd.concat([result.groups, groups.assign(origin=groups["source_part"])], ignore_index=True)
             for part in read:
                 part.release()

@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from .sor import SorError
+from .sor_schema import SorError
 
 BASE_URL = "https://dsa-sor-data-dumps.s3.eu-central-1.amazonaws.com/"
 VARIANTS = ("full", "light")

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InputError
-from .sor import allowed, eu_codes, headings, version_of
+from .sor_schema import allowed, eu_codes, headings, version_of
 
 PLATFORMS = {  # name: (share of statements, categories it mostly sends, how its ids look)
     "Sample Marketplace": (0.30, ("PRODUCTS", "INTELLECTUAL_PROPERTY", "SCAMS", "CONSUMER"), "uuid"),
