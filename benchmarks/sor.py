@@ -10,7 +10,10 @@ virtual environment for it with such an interpreter when one exists (PATH, then 
 says so when none does; it writes shantay's platform list into a scratch HOME first, so that
 shantay never goes online.
 
-Usage: python benchmarks/sor.py [--rows 1000000] [--skip-pandas]
+Each contender runs ``--repeat`` times, interleaved with the others; the median time is
+reported (a shared virtual machine's timings vary by a fifth from one run to the next).
+
+Usage: python benchmarks/sor.py [--rows 1000000] [--repeat 3] [--skip-pandas]
 Targets: dsarisk >= 2x shantay's throughput, <= 1.3x the scan floor's time, peak memory under
 1 GB and flat as rows double, every row aggregated or accounted for.
 """
@@ -24,6 +27,7 @@ import io
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -149,6 +153,7 @@ def platforms_file(home: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each contender (median reported)")
     parser.add_argument("--skip-pandas", action="store_true", help="leave out the slow pandas baseline")
     args = parser.parse_args()
     results: dict[tuple[str, int], dict] = {}
@@ -164,19 +169,26 @@ def main() -> None:
             print(f"{rows:,} rows ({origin}), {size:,.0f} MB zipped, built in {time.perf_counter() - started:.0f} s",
                   flush=True)
             contenders = ["dsarisk", "scan"] + ([] if args.skip_pandas or rows > args.rows else ["pandas"])
-            for name in contenders:
-                seconds, peak, out = timed([sys.executable, "-c", CHILD.format(here=str(HERE)), name, str(archive)])
-                results[(name, rows)] = {**json.loads(next(line for line in reversed(out.splitlines())
-                                                                if line.startswith("{"))), "seconds": seconds, "peak_mb": peak}
-            if shantay is not None:
-                home = scratch / "home"
-                platforms_file(home)
-                seconds, peak, _ = timed([*shantay, "--archive", str(archive), "--staging", str(scratch / "staging"),
-                                          "--offline", "--first", str(FIRST_DAY), "--last",
-                                          str(FIRST_DAY + dt.timedelta(days=1)), "summarize"],
-                                         env={**os.environ, "HOME": str(home)}, cwd=scratch)  # its log goes there
-                results[("shantay", rows)] = {"seconds": seconds, "peak_mb": peak}
-                shutil.rmtree(scratch / "staging", ignore_errors=True)
+            runs: dict[str, list[dict]] = {}
+            for _ in range(args.repeat):  # interleaved: a slow minute of the machine hits every contender
+                for name in contenders:
+                    if name == "pandas" and name in runs:
+                        continue  # a minute a run: once is enough to place it
+                    seconds, peak, out = timed([sys.executable, "-c", CHILD.format(here=str(HERE)), name, str(archive)])
+                    counts = json.loads(next(line for line in reversed(out.splitlines()) if line.startswith("{")))
+                    runs.setdefault(name, []).append({**counts, "seconds": seconds, "peak_mb": peak})
+                if shantay is not None:
+                    home = scratch / "home"
+                    platforms_file(home)
+                    seconds, peak, _ = timed([*shantay, "--archive", str(archive), "--staging", str(scratch / "staging"),
+                                              "--offline", "--first", str(FIRST_DAY), "--last",
+                                              str(FIRST_DAY + dt.timedelta(days=1)), "summarize"],
+                                             env={**os.environ, "HOME": str(home)}, cwd=scratch)  # its log goes there
+                    runs.setdefault("shantay", []).append({"seconds": seconds, "peak_mb": peak})
+                    shutil.rmtree(scratch / "staging", ignore_errors=True)
+            for name, measured in runs.items():
+                results[(name, rows)] = {**measured[0], "seconds": statistics.median(r["seconds"] for r in measured),
+                                         "peak_mb": max(r["peak_mb"] for r in measured)}
             for (name, size_), r in results.items():
                 if size_ == rows:
                     extra = ", ".join(f"{k} {v:,}" for k, v in r.items() if k.startswith("rows_"))

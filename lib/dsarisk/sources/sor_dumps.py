@@ -2,12 +2,13 @@
 
 A dump file is a CSV, a zipped CSV, the published nested daily zip (an outer zip, its members
 stored, of inner ``.csv.zip`` archives of CSV parts) or Parquet. Each CSV part held in an
-archive reaches the engines as a plain CSV file, inflated once by a background thread that
-runs a few parts ahead of the engine. As it writes a part, the thread checks its CRC-32 and
+archive reaches the engines as a plain CSV file, inflated once by background threads that
+run a few parts ahead of the engine. As it writes a part, a thread checks its CRC-32 and
 size against the archive's directory, counts its lines and finds the lines that are not valid
 UTF-8: the engines then parse plain text on every core, nothing is inflated twice, and an
 engine that does not check encodings (Spark, or DuckDB on the columns it does not read)
-misses no invalid byte.
+misses no invalid byte. zlib-ng inflates and computes CRC-32s (zlib's API, faster than the
+zlib Python is built with: the part of a run that is not the engine's).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import re
 import shutil
 import struct
 import tempfile
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -31,14 +33,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from zlib_ng import zlib_ng
+
 from ..hashing import sha256_file
 from .sor_schema import SorError, check_header, version_of
 
 MAX_EXAMPLES = 3
 CHUNK = 1 << 20
-# Parts extracted ahead of the engine: enough to keep both running, few enough that the plain
-# copies waiting on disk stay under half a gigabyte (a published part holds up to 100,000 rows).
-PARTS_AHEAD = 3
+# Parts extracted ahead of the engine, by two threads: enough to keep the engine busy, few
+# enough that the plain copies on disk stay under a gigabyte (a published part holds up to
+# 100,000 rows, about 110 MB).
+EXTRACTORS, PARTS_AHEAD = 2, 4
 LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, then the name's and the extra field's lengths
 
 
@@ -171,7 +176,7 @@ def _archive_errors(origin: str | Path, *more: type[Exception]) -> Iterator[None
     """Turn what zipfile and zlib raise on a damaged archive into one SorError naming it."""
     try:
         yield
-    except (zipfile.BadZipFile, zlib.error, EOFError, *more) as exc:
+    except (zipfile.BadZipFile, zlib.error, zlib_ng.error, EOFError, *more) as exc:
         raise SorError(f"truncated or corrupt archive ({exc})", file=origin) from None
 
 
@@ -196,7 +201,7 @@ def _extract(source: Path, info: zipfile.ZipInfo, target: Path, origin: str) -> 
     """Write a deflated or stored member of the archive ``source`` to ``target`` as plain CSV,
     holding its CRC-32 and size against the archive's directory, and scan it."""
     scanner, crc, length = _Scanner(), 0, 0
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS) if info.compress_type == zipfile.ZIP_DEFLATED else None
+    inflater = zlib_ng.decompressobj(-zlib_ng.MAX_WBITS) if info.compress_type == zipfile.ZIP_DEFLATED else None
     with _archive_errors(origin, OSError), source.open("rb") as handle, target.open("wb") as out:
         handle.seek(info.header_offset)
         signature, name_length, extra_length = LOCAL_HEADER.unpack(handle.read(LOCAL_HEADER.size))
@@ -208,7 +213,7 @@ def _extract(source: Path, info: zipfile.ZipInfo, target: Path, origin: str) -> 
             if length > info.file_size:
                 break  # longer than the directory says: reported below, without filling the disk
             out.write(data)
-            crc = zlib.crc32(data, crc)
+            crc = zlib_ng.crc32(data, crc)
             scanner.add(data)
     if (inflater is not None and not inflater.eof) or crc != info.CRC or length != info.file_size:
         raise SorError(f"truncated or corrupt archive (CRC-32 {crc:08x} and {length:,} bytes, "
@@ -231,13 +236,21 @@ def _header(line: bytes) -> list[str]:
     return next(csv.reader(io.StringIO(line.decode("utf-8", errors="replace"))), [])
 
 
-def _remove_after_queued(pool: Executor, path: Path) -> None:
-    """Remove ``path`` once the parts queued before it are extracted (the pool has one worker,
-    first in first out), or now when the pool has stopped."""
-    try:
-        pool.submit(path.unlink, missing_ok=True)
-    except RuntimeError:
+def _remove_when_done(path: Path, extractions: list[Future[PartCheck]]) -> None:
+    """Remove ``path`` once the extractions reading it have ended (or now, if none is queued)."""
+    remaining, lock = [len(extractions)], threading.Lock()
+
+    def one_ended(_: Future[PartCheck]) -> None:
+        with lock:
+            remaining[0] -= 1
+            last = remaining[0] == 0
+        if last:
+            path.unlink(missing_ok=True)
+
+    if not extractions:
         path.unlink(missing_ok=True)
+    for extraction in extractions:
+        extraction.add_done_callback(one_ended)
 
 
 def _zip_parts(archive: zipfile.ZipFile, source: Path, origin: str, workdir: Path, record: FileRecord,
@@ -248,16 +261,18 @@ def _zip_parts(archive: zipfile.ZipFile, source: Path, origin: str, workdir: Pat
     for info in archive.infolist():
         name = f"{origin}!{info.filename}"
         if info.filename.endswith(".csv.zip"):
-            spool = workdir / f"{prefix}-{record.parts:06d}.zip"
+            spool, extractions = workdir / f"{prefix}-{record.parts:06d}.zip", []
             try:  # spooled to disk (zipfile checks the outer CRC as it copies): memory stays flat
                 with _archive_errors(name, OSError):
                     with archive.open(info) as stream, spool.open("wb") as out:
                         shutil.copyfileobj(stream, out, CHUNK)
                     inner = zipfile.ZipFile(spool)
                 with inner:
-                    yield from _zip_parts(inner, spool, name, workdir, record, pool)
+                    for part in _zip_parts(inner, spool, name, workdir, record, pool):
+                        extractions.append(part.check)
+                        yield part
             finally:
-                _remove_after_queued(pool, spool)
+                _remove_when_done(spool, extractions)
         elif info.filename.endswith(".csv"):
             if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
                 raise SorError(f"compression method {info.compress_type} is not read (the Commission's dumps "
@@ -334,10 +349,10 @@ def _by_file(parts: Iterator[Part]) -> Iterator[tuple[FileRecord, Iterator[Part]
 @contextlib.contextmanager
 def reading(files: Sequence[Path]) -> Iterator[Iterator[tuple[FileRecord, Iterator[Part]]]]:
     """Each file's record and its checked parts, one file at a time; zipped parts are
-    extracted by one background thread, a few parts ahead (across files). On exit the thread
-    is stopped and the extracted copies are removed."""
+    extracted by background threads, a few parts ahead (across files). On exit the threads
+    are stopped and the extracted copies are removed."""
     with tempfile.TemporaryDirectory(prefix="dsarisk-sor-") as workdir:
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dsarisk-sor-extract")
+        pool = ThreadPoolExecutor(max_workers=EXTRACTORS, thread_name_prefix="dsarisk-sor-extract")
         try:
             yield _by_file(_ahead(checked_parts(iter_parts(files, Path(workdir), pool)), PARTS_AHEAD))
         finally:
