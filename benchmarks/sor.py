@@ -178,7 +178,7 @@ def main() -> None:
                     counts = json.loads(next(line for line in reversed(out.splitlines()) if line.startswith("{")))
                     runs.setdefault(name, []).append({**counts, "seconds": seconds, "peak_mb": peak})
                 if shantay is not None:
-                    home = scratch / "home"
+                    home, before = scratch / "home", set(archive.rglob("*"))
                     platforms_file(home)
                     seconds, peak, _ = timed([*shantay, "--archive", str(archive), "--staging", str(scratch / "staging"),
                                               "--offline", "--first", str(FIRST_DAY), "--last",
@@ -186,6 +186,11 @@ def main() -> None:
                                              env={**os.environ, "HOME": str(home)}, cwd=scratch)  # its log goes there
                     runs.setdefault("shantay", []).append({"seconds": seconds, "peak_mb": peak})
                     shutil.rmtree(scratch / "staging", ignore_errors=True)
+                    for made in sorted(set(archive.rglob("*")) - before, reverse=True):  # files before folders
+                        if made.is_dir():  # its db.parquet and what else it wrote: the next run starts afresh
+                            made.rmdir()
+                        else:
+                            made.unlink()
             for name, measured in runs.items():
                 results[(name, rows)] = {**measured[0], "seconds": statistics.median(r["seconds"] for r in measured),
                                          "peak_mb": max(r["peak_mb"] for r in measured)}

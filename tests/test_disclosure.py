@@ -22,7 +22,7 @@ from dsarisk.assess import Comparison, ModuleAssessment, assess_year
 from dsarisk.export import Report
 from dsarisk.inputs import load_year
 from dsarisk.paths import DATA_DIR
-from dsarisk.pipeline import _summary
+from dsarisk.pipeline import _summary, redaction_notes
 from dsarisk.quality import reused_figures
 from dsarisk.tables import Chart
 from dsarisk.values import Value
@@ -301,3 +301,34 @@ def test_error_messages_print_no_confidential_number(data):
                      inputs, "prohibited-controlled-products")
     assert f"{volume.value:g}" not in str(error) and f"{volume.value:,.0f}" not in str(error)
     assert "[Confidential]" in str(error) and "incidents (5)" in str(error)
+
+
+def test_prose_stating_a_hidden_level_or_figure_is_redacted_in_the_public_version(data, tmp_path, quick_heatmaps):
+    """The analyst's own words can give away what the public version hides: a change
+    explanation stating the hidden residual level, evidence quoting the hidden effectiveness
+    percentage and a confidential count. The public sections show them redacted and the run
+    names each field; a sentence naming no rating keeps its words, the internal version all."""
+    explanation = "Mitigation matured: residual fell from Medium to Low Medium."
+    evidence = "Controls rated Strong; effectiveness reached 73 % over 98,000,000 accounts. Strong demand for exports."
+
+    def state_secrets(module):
+        module["confidential_ratings"] = ["effectiveness"]  # and the residual, which it would fix
+        module["change_since_previous"]["explanation"] = explanation
+        module["commitments"][0]["evidence"] = evidence
+    edit(data, "data-protection", state_secrets)
+    assessments, outputs, _ = public_outputs(data, tmp_path / "results")
+    public = "\n".join(text for owner in ("data-protection", "summary") for text, _ in outputs[owner].values())
+    for stated in ("to Low Medium", "rated Strong", "73 %", "98,000,000"):
+        assert stated not in public, stated
+    assert "residual fell from Medium to [Confidential]" in public and "Strong demand for exports" in public
+    internal = ModuleBook(assessments["data-protection"], public=False)
+    assert explanation in str(internal.previous_year()) and evidence in str(internal.commitments())
+    notes = redaction_notes(load_year(YEAR, data_dir=data))
+    assert notes == [
+        "2024/data-protection.yaml: module data-protection, field change_since_previous.explanation states the "
+        "hidden residual level: redacted in the public version; rephrase it to publish the text as written",
+        "2024/data-protection.yaml: module data-protection, field commitments[0].evidence states a confidential "
+        "figure: redacted in the public version; rephrase it to publish the text as written",
+        "2024/data-protection.yaml: module data-protection, field commitments[0].evidence states the hidden "
+        "effectiveness level: redacted in the public version; rephrase it to publish the text as written"]
+    assert not any("consumer-protection" in note for note in notes), "the sample's own prose states nothing hidden"

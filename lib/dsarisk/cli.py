@@ -149,6 +149,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         stop()
     written = " and ".join(str(folder / "report.html") for folder in result.folders)
     print(f"report{'s' if len(result.folders) > 1 else ''} written to {written} in {result.seconds:.1f} s")
+    for note in result.notes:
+        print(f"dsarisk: note: {note}", file=sys.stderr)
     return 0
 
 

@@ -19,12 +19,17 @@ Public API (used by the notebooks' sections, the summary JSON and the exports):
 - :func:`shown` (``value, *, public``): the rule for a lone number, no module needed.
 - :func:`year_secrets` (``inputs``) and :func:`redact_numbers` (``text, numbers``): for text
   that leaves the report's renderings, such as error messages.
+- :func:`public_view` (``assessment``) -> (assessment, [:class:`Statement`]): the analyst's own
+  prose (labels, rationales, explanations, evidence) can state what the public version hides
+  ("residual fell from Medium to Low Medium"); the public renderings use the assessment this
+  returns, whose prose has those figures and levels redacted, and the run names each field.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import product
@@ -315,5 +320,127 @@ def disclosure(assessment: ModuleAssessment, *, public: bool) -> Disclosure:
                       pinned=pinned)
 
 
-__all__ = ["Disclosure", "RATINGS", "disclosure", "fixed_ratings", "hidden_ratings", "leaves", "redact_numbers",
-           "shown", "year_secrets"]
+# -- the analyst's prose ----------------------------------------------------------------------
+# Input fields written as sentences for the reader; every other text is an id, a level or a code.
+PROSE = frozenset({"label", "source", "note", "rationale", "assessment", "question", "measure", "evidence",
+                   "explanation", "definition"})
+# How prose names a rating: a hidden level is stated when its label and one of these words
+# share a sentence ("Strong demand" states nothing; "effectiveness stayed Strong" does).
+RATING_WORDS = {"probability": ("probability", "likelihood"), "severity": ("severity", "impact"),
+                "inherent": ("inherent",), "effectiveness": ("effectiveness", "mitigation", "controls"),
+                "residual": ("residual",), "post_control": ("post-control", "post control")}
+# a number in prose, not a part of a name, date or code (``sor-2024-03-01``, ``v2``, ``dp-03``)
+NUMBER = re.compile(r"(?<![\w.,/-])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w/-]|[.,]\d)")
+SENTENCE = re.compile(r"[^.;:!?]+(?:[.;:!?](?!\s|$)[^.;:!?]*)*")
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A prose field of a module's inputs that states something the public version hides
+    (``states`` says what, never the value)."""
+
+    field: str
+    states: str
+
+
+def _hidden_levels(assessment: ModuleAssessment, show: Disclosure) -> dict[str, str]:
+    """Each hidden rating's level, keyed by the rating (and a qualifier after a space)."""
+    levels = {}
+    for rating in show.hidden:
+        result = getattr(assessment, rating, None)
+        if rating == "post_control":  # its probability and severity after controls
+            post = {"probability": assessment.residual.probability, "severity": assessment.residual.severity}
+            levels.update({f"post_control {part}": r.level for part, r in post.items() if r is not None})
+        elif result is not None:
+            levels[rating] = result.level
+    return levels
+
+
+def _hidden_numbers(assessment: ModuleAssessment, show: Disclosure) -> set[float]:
+    """The numbers a public rendering never prints: confidential, fixing a hidden rating, or
+    a hidden rating's own percentage or rate."""
+    numbers = set(show.pinned)
+    if not show.shows_rating("effectiveness") and assessment.effectiveness is not None:
+        numbers.add(assessment.effectiveness.pct)
+    if not show.shows_rating("probability") and assessment.rate is not None:
+        numbers.add(assessment.rate.value)
+    return numbers
+
+
+def _states_number(match: re.Match[str], numbers: set[float]) -> bool:
+    """Whether a number written in prose is one of ``numbers`` at the precision written
+    (``73 %`` states 72.96); one significant digit states nothing unless a percent sign
+    follows (``1`` is not a hidden 0.51, ``2024-03-01`` holds no figure)."""
+    written = match[0].replace(",", "")
+    decimals, digits = len(written.partition(".")[2]), len(written.replace(".", "").lstrip("0"))
+    if digits < 2 and not match.string[match.end():].lstrip().startswith("%"):
+        return False
+    return any(round(n, decimals) == float(written) for n in numbers)
+
+
+def _redact_prose(text: str, levels: dict[str, str], numbers: set[float]) -> tuple[str, list[str]]:
+    """``text`` with the hidden numbers and the hidden levels stated in it redacted, and what it stated."""
+    stated = []
+    if any(_states_number(m, numbers) for m in NUMBER.finditer(text)):
+        stated.append("a confidential figure")
+        text = NUMBER.sub(lambda m: REDACTED if _states_number(m, numbers) else m[0], text)
+
+    def sentence(match: re.Match[str]) -> str:
+        words = match[0]
+        for rating, level in levels.items():
+            name = rating.split()[0]
+            level_pattern = r"(?<![\w-])" + re.escape(level) + r"(?![\w-])"
+            if re.search(level_pattern, words) and any(w in words.lower() for w in RATING_WORDS[name]):
+                stated.append(f"the hidden {name.replace('_', '-')} level")
+                words = re.sub(level_pattern, REDACTED, words)
+        return words
+
+    return SENTENCE.sub(sentence, text), stated
+
+
+def _prose(node: Any, path: str, rewrite: Callable[[str, str], str]) -> Any:
+    """``node`` (a model, list or mapping of inputs) with each prose field passed through
+    ``rewrite(path, text)``; unchanged parts are the same objects."""
+    from pydantic import BaseModel
+
+    if isinstance(node, BaseModel):
+        update = {}
+        for name in type(node).model_fields:
+            value, where = getattr(node, name), f"{path}.{name}" if path else name
+            new = rewrite(where, value) if name in PROSE and isinstance(value, str) else _prose(value, where, rewrite)
+            if new is not value:
+                update[name] = new
+        return node.model_copy(update=update) if update else node
+    if isinstance(node, list | tuple):
+        items = [_prose(item, f"{path}[{index}]", rewrite) for index, item in enumerate(node)]
+        return type(node)(items) if any(new is not old for new, old in zip(items, node)) else node
+    if isinstance(node, dict):
+        items = {key: _prose(item, f"{path}.{key}", rewrite) for key, item in node.items()}
+        return items if any(items[key] is not node[key] for key in node) else node
+    return node
+
+
+def public_view(assessment: ModuleAssessment) -> tuple[ModuleAssessment, list[Statement]]:
+    """The assessment the public renderings use: its prose with the hidden levels and figures
+    it states redacted; and each field that stated one."""
+    show = disclosure(assessment, public=True)
+    levels, numbers = _hidden_levels(assessment, show), _hidden_numbers(assessment, show)
+    statements: list[Statement] = []
+
+    def rewrite(where: str, text: str) -> str:
+        redacted, stated = _redact_prose(text, levels, numbers)
+        statements.extend(Statement(where, what) for what in dict.fromkeys(stated))
+        return redacted if stated else text
+
+    inputs = _prose(assessment.inputs, "", rewrite)
+    return (dataclasses.replace(assessment, inputs=inputs) if statements else assessment), statements
+
+
+def public_views(assessments: dict[str, ModuleAssessment]) -> Iterator[tuple[str, ModuleAssessment, list[Statement]]]:
+    """:func:`public_view` of each module."""
+    for module, assessment in assessments.items():
+        yield (module, *public_view(assessment))
+
+
+__all__ = ["Disclosure", "RATINGS", "Statement", "disclosure", "fixed_ratings", "hidden_ratings", "leaves",
+           "public_view", "public_views", "redact_numbers", "shown", "year_secrets"]

@@ -30,6 +30,8 @@ from .hashing import sha256_file
 from . import paths
 from .inputs import ModuleIdentity, YearInputs, load_year
 from .paths import NOTEBOOKS_DIR
+from .assess import assess_year
+from .confidentiality import public_views
 from .sources.sor_dumps import discover
 from .sources.sor_schema import SOR_DIR
 
@@ -50,6 +52,7 @@ class RunResult:
     durations: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     folders: list[Path] = field(default_factory=list)  # every version written (--both)
+    notes: list[str] = field(default_factory=list)  # what the analyst should know, one line each
 
 
 def notebook_for(identity: ModuleIdentity, notebooks_dir: Path = NOTEBOOKS_DIR, *, year_dir: Path | None = None) -> Path:
@@ -306,7 +309,20 @@ def run_year(
         stop_pool(pool)  # the notebooks still running, before their staging folder goes
         raise
     return RunResult(folder=built[0][0], durations={k: o.seconds for k, o in built[0][1].items()},
-                     seconds=time.perf_counter() - clock, folders=[folder for folder, _ in built])
+                     seconds=time.perf_counter() - clock, folders=[folder for folder, _ in built],
+                     notes=redaction_notes(inputs) if True in versions else [])
+
+
+def _redacted_prose(inputs: YearInputs) -> list[dict[str, str]]:
+    """Each prose field that states a figure or level the public version hides (redacted there)."""
+    return [{"file": f"{inputs.year}/{inputs.files[module].name}", "module": module, "field": s.field,
+             "states": s.states} for module, _, statements in public_views(assess_year(inputs)) for s in statements]
+
+
+def redaction_notes(inputs: YearInputs) -> list[str]:
+    """One line per prose field redacted in the public version, naming file, module and field."""
+    return [f"{r['file']}: module {r['module']}, field {r['field']} states {r['states']}: redacted in the public "
+            "version; rephrase it to publish the text as written" for r in _redacted_prose(inputs)]
 
 
 def _folder_name(year: int, public: bool) -> str:
@@ -357,6 +373,8 @@ def _build(inputs: YearInputs, public: bool, *, pool: Any, workers: int, out_roo
         write_exports(staging, summary=summary, methodology=inputs.methodology, formats=formats)
         manifest = _manifest(inputs, job_list, outcomes, command=command, started=started_at, public=public,
                              rendering=rendering)
+        if public:
+            manifest["redacted_prose"] = _redacted_prose(inputs)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         outdir.swap_into_place(staging, final)
     except BaseException:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from . import explore, plots
 from .assess import ModuleAssessment, assess_module, assess_year
+from .confidentiality import public_view, public_views
 from .inputs import ART34_1, ART35_1, Proxy, YearInputs, is_judged, load_year
 from .labels import canonical_label, version_label
 from .methodology import Methodology
@@ -85,9 +86,9 @@ class ModuleBook:
     leave out (registry, questionnaire, factors, roadmap, published ratings) returns None."""
 
     def __init__(self, assessment: ModuleAssessment, *, public: bool) -> None:
-        self.a = assessment
+        self.a = public_view(assessment)[0] if public else assessment
         self.public = public
-        self.item = assessment.inputs
+        self.item = self.a.inputs
         self.method = assessment.methodology
         self.show = assessment.disclosure(public=public)
 
@@ -378,7 +379,7 @@ class SummaryBook:
     """The sections of the year's summary: every module side by side."""
 
     def __init__(self, assessments: dict[str, ModuleAssessment], *, year: int, platform: str, public: bool) -> None:
-        self.assessments = assessments
+        self.assessments = {module: view for module, view, _ in public_views(assessments)} if public else assessments
         self.year = year
         self.platform = platform
         self.public = public
