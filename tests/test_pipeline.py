@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -85,6 +86,15 @@ def test_report_html_is_self_contained_and_readable(reports):
     assert "Confidential: internal version" in html
     assert "open_module(" not in html  # code is hidden
     assert "book.save_results" not in html and "Results written to" not in html
+
+
+def test_every_heading_link_reaches_its_own_section(reports):
+    """Each module section has a "Severity" heading: its id and pilcrow link name the module."""
+    html = (reports / "2024" / "report.html").read_text()
+    ids = re.findall(r' id="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), [i for i in set(ids) if ids.count(i) > 1]
+    links = re.findall(r'<a class="anchor-link" href="#([^"]+)"', html)
+    assert "section-data-protection-Severity" in links and set(links) <= set(ids)
 
 
 def test_manifest_lets_an_auditor_trace_the_run(reports):

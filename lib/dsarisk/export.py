@@ -10,6 +10,7 @@ Plots are already inline as base64 PNG; the templates load nothing from the netw
 from __future__ import annotations
 
 import html
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -79,7 +80,16 @@ def render_section(section: Section, number: int, *, public: bool) -> str:
     for position, cell in enumerate(notebook.cells):
         cell.id = f"section{number}-cell{position}"
     body, _ = _exporter(SECTION_TEMPLATE).from_notebook_node(notebook)
-    return body
+    return _section_headings(body, section.anchor)
+
+
+HEADING_ID = re.compile(r'(<h[1-6] id=")([^"]*)(")|(<a class="anchor-link" href="#)([^"]*)(")')
+
+
+def _section_headings(body: str, anchor: str) -> str:
+    """Heading ids and their pilcrow links prefixed with the section's anchor: every module
+    section has a "Severity" heading, and a link to one must reach that module's."""
+    return HEADING_ID.sub(lambda m: f"{m[1]}{anchor}-{m[2]}{m[3]}" if m[1] else f"{m[4]}{anchor}-{m[5]}{m[6]}", body)
 
 
 class Report:
