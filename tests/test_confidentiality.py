@@ -75,6 +75,18 @@ def builds(tmp_path_factory) -> dict[str, tuple[Path, Path, int]]:
         return {name: (future.result().folder, plan[name][0], plan[name][1]) for name, future in futures.items()}
 
 
+def test_prose_stating_a_hidden_level_is_redacted_and_named_in_the_manifest(builds):
+    """The variant hides the residual; its change reason, written for the sample, says
+    "residual fell from Medium to Low Medium"."""
+    variant, _, _ = builds["variant-public"]
+    manifest = json.loads((variant / "manifest.json").read_text())
+    assert {"file": f"2024/{ALL_CONFIDENTIAL}.yaml", "module": ALL_CONFIDENTIAL,
+            "field": "change_since_previous.explanation", "states": "the hidden residual level"} in manifest["redacted_prose"]
+    assert "to Low Medium" not in (variant / "report.html").read_text()
+    sample, _, _ = builds["2024-public"]
+    assert json.loads((sample / "manifest.json").read_text())["redacted_prose"] == []
+
+
 @pytest.mark.parametrize("name", ["2023-public", "2024-public", "variant-public"])
 def test_no_confidential_value_in_any_rendering_of_the_public_build(builds, name):
     folder, data, year = builds[name]

@@ -22,7 +22,7 @@ from dsarisk.assess import Comparison, ModuleAssessment, assess_year
 from dsarisk.export import Report
 from dsarisk.inputs import load_year
 from dsarisk.paths import DATA_DIR
-from dsarisk.pipeline import _summary, redaction_notes
+from dsarisk.pipeline import _summary, redacted_prose
 from dsarisk.quality import reused_figures
 from dsarisk.tables import Chart
 from dsarisk.values import Value
@@ -323,12 +323,11 @@ def test_prose_stating_a_hidden_level_or_figure_is_redacted_in_the_public_versio
     assert "residual fell from Medium to [Confidential]" in public and "Strong demand for exports" in public
     internal = ModuleBook(assessments["data-protection"], public=False)
     assert explanation in str(internal.previous_year()) and evidence in str(internal.commitments())
-    notes = redaction_notes(load_year(YEAR, data_dir=data))
-    assert notes == [
-        "2024/data-protection.yaml: module data-protection, field change_since_previous.explanation states the "
-        "hidden residual level: redacted in the public version; rephrase it to publish the text as written",
-        "2024/data-protection.yaml: module data-protection, field commitments[0].evidence states a confidential "
-        "figure: redacted in the public version; rephrase it to publish the text as written",
-        "2024/data-protection.yaml: module data-protection, field commitments[0].evidence states the hidden "
-        "effectiveness level: redacted in the public version; rephrase it to publish the text as written"]
-    assert not any("consumer-protection" in note for note in notes), "the sample's own prose states nothing hidden"
+    named = redacted_prose(load_year(YEAR, data_dir=data))
+    assert named == [
+        {"file": "2024/data-protection.yaml", "module": "data-protection", "field": "change_since_previous.explanation",
+         "states": "the hidden residual level"},
+        {"file": "2024/data-protection.yaml", "module": "data-protection", "field": "commitments[0].evidence",
+         "states": "a confidential figure"},
+        {"file": "2024/data-protection.yaml", "module": "data-protection", "field": "commitments[0].evidence",
+         "states": "the hidden effectiveness level"}], "the sample's own prose states nothing hidden"

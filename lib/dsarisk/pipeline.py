@@ -301,28 +301,25 @@ def run_year(
             outdir.check_replaceable(out_root / _folder_name(year, version))
             outdir.check_replaceable(out_root / f"{_folder_name(year, version)}-failed")
         outdir.sweep_leftovers(out_root)
+        redacted = redacted_prose(inputs) if True in versions else []
         built = [_build(inputs, version, pool=pool, workers=workers, out_root=out_root, notebooks_dir=notebooks_dir,
                         progress=progress, command=command or [Path(sys.argv[0]).name, *sys.argv[1:]],
-                        started_at=started_at, last=version == versions[-1], formats=formats)
+                        started_at=started_at, last=version == versions[-1], formats=formats, redacted=redacted)
                  for version in versions]
     except BaseException:
         stop_pool(pool)  # the notebooks still running, before their staging folder goes
         raise
     return RunResult(folder=built[0][0], durations={k: o.seconds for k, o in built[0][1].items()},
                      seconds=time.perf_counter() - clock, folders=[folder for folder, _ in built],
-                     notes=redaction_notes(inputs) if True in versions else [])
+                     notes=[f"{r['file']}: module {r['module']}, field {r['field']} states {r['states']}: redacted in "
+                            "the public version; rephrase it to publish the text as written" for r in redacted])
 
 
-def _redacted_prose(inputs: YearInputs) -> list[dict[str, str]]:
-    """Each prose field that states a figure or level the public version hides (redacted there)."""
+def redacted_prose(inputs: YearInputs) -> list[dict[str, str]]:
+    """Each prose field that states a figure or level the public version hides (redacted
+    there): its file, module and field, and what it states (never the value)."""
     return [{"file": f"{inputs.year}/{inputs.files[module].name}", "module": module, "field": s.field,
              "states": s.states} for module, _, statements in public_views(assess_year(inputs)) for s in statements]
-
-
-def redaction_notes(inputs: YearInputs) -> list[str]:
-    """One line per prose field redacted in the public version, naming file, module and field."""
-    return [f"{r['file']}: module {r['module']}, field {r['field']} states {r['states']}: redacted in the public "
-            "version; rephrase it to publish the text as written" for r in _redacted_prose(inputs)]
 
 
 def _folder_name(year: int, public: bool) -> str:
@@ -331,7 +328,7 @@ def _folder_name(year: int, public: bool) -> str:
 
 def _build(inputs: YearInputs, public: bool, *, pool: Any, workers: int, out_root: Path, notebooks_dir: Path,
            progress: Callable[[str, int, int], None] | None, command: list[str], started_at: dt.datetime,
-           last: bool, formats: Collection[str]) -> tuple[Path, dict[str, JobOutcome]]:
+           last: bool, formats: Collection[str], redacted: list[dict[str, str]]) -> tuple[Path, dict[str, JobOutcome]]:
     """Execute one version's notebooks on ``pool`` in a staging folder, write its report and
     swap it into place; return the folder and the outcomes."""
     name = _folder_name(inputs.year, public)
@@ -374,7 +371,7 @@ def _build(inputs: YearInputs, public: bool, *, pool: Any, workers: int, out_roo
         manifest = _manifest(inputs, job_list, outcomes, command=command, started=started_at, public=public,
                              rendering=rendering)
         if public:
-            manifest["redacted_prose"] = _redacted_prose(inputs)
+            manifest["redacted_prose"] = redacted
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         outdir.swap_into_place(staging, final)
     except BaseException:
