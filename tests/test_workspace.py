@@ -307,3 +307,21 @@ def test_lab_copies_the_tools_notebooks_set_to_the_latest_year_and_keeps_an_anal
 def test_the_projects_own_checkout_is_its_samples_workspace():
     sample = paths.Workspace.read(REPO)
     assert sample.data == REPO / "data" and prepare_notebooks(sample) == []
+
+
+def test_the_database_notebook_reads_the_workspaces_dumps_or_says_how_to_fetch_them(sample_workspace, monkeypatch):
+    """A new workspace has no dump (the sample's is the checkout's): one message saying how to
+    get some; once a day is in ``data/sor/dumps``, that is what the notebook profiles."""
+    from dsarisk.sources.sor_schema import SorError
+    from dsarisk.sources.sor_synth import synthesize
+    from dsarisk.workbook import open_sor
+
+    monkeypatch.setenv(paths.ENV_VAR, str(sample_workspace))
+    monkeypatch.setenv("DSARISK_CACHE_DIR", str(sample_workspace / "build" / "cache"))
+    with pytest.raises(SorError, match=r"data/sor: no statements-of-reasons dump here: fetch some with `dsarisk sor "
+                                       r"download .*--to data/sor/dumps`, or give sor_path"):
+        open_sor(platform="Acme")
+    synthesize(sample_workspace / "data" / "sor" / "dumps", rows=300, days=1)
+    book = open_sor(platform="Acme")
+    assert [f["name"] for f in book.result.provenance["files"]] == [
+        p.name for p in sorted((sample_workspace / "data" / "sor" / "dumps").glob("*.zip"))]

@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from .exceptions import InputError, MethodologyError
 from .labels import canonical_label
 from . import paths
-from .yamlio import read_yaml  # also imported from here by sources.sor
+from .yamlio import read_yaml
 
 CHARACTERISTICS = ("scope", "scale", "remediability")
 

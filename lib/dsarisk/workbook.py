@@ -24,6 +24,8 @@ from .methodology import Methodology
 from .tables import Chart, Html, banner, bullet_list, esc, fmt, paragraph, render_parts, table
 from . import paths
 from .sources.sor import SorAggregate, aggregate
+from .sources.sor_dumps import discover
+from .sources.sor_schema import SorError
 from .sources.sor import shares as sor_shares
 from .values import REDACTED, Value
 
@@ -636,8 +638,16 @@ class SorBook:
 
 
 def open_sor(*, path: str | None = None, platform: str, engine: str = "duckdb") -> SorBook:
-    """Aggregate a statements-of-reasons dump (the sample dump by default) for the notebook."""
-    return SorBook(aggregate(path or paths.data_dir() / "sor" / "sample", engine=engine), platform=platform)
+    """Aggregate a statements-of-reasons dump for the notebook: ``path``, or by default every
+    dump under the workspace's ``data/sor`` (in the tool's own checkout, its sample dump)."""
+    if path is None:
+        path = paths.data_dir() / "sor"
+        try:
+            discover(path)
+        except SorError:
+            raise SorError("no statements-of-reasons dump here: fetch some with `dsarisk sor download --start "
+                           "YYYY-MM-DD --end YYYY-MM-DD --to data/sor/dumps`, or give sor_path", file=path) from None
+    return SorBook(aggregate(path, engine=engine), platform=platform)
 
 
 __all__ = ["ExploreBook", "ModuleBook", "SorBook", "SummaryBook", "open_explore", "open_module", "open_sor",

@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import paths
 from ..exceptions import InputError
-from ..methodology import read_yaml
+from ..yamlio import read_yaml
 
 SOR_DIR = paths.sor_mapping()
 
