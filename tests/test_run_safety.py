@@ -238,3 +238,29 @@ def test_a_broken_report_template_is_a_dsarisk_error(monkeypatch, tmp_path):
     with pytest.raises(TemplateError) as info:
         report.write(tmp_path / "report.html")
     assert isinstance(info.value, DsariskError) and info.value.template == export.PAGE_TEMPLATE
+
+
+def test_a_ctrl_c_that_python_drops_still_stops_the_run_in_one_line(tmp_path, monkeypatch, capsys):
+    """Python drops a KeyboardInterrupt raised inside a callback (CI met one in an import
+    lock's weakref callback: the run went on to write its report and exit 0, the dropped
+    traceback on stderr). The run stops at the engine's next look, in one line, writing nothing."""
+    import weakref
+
+    from dsarisk import pipeline
+    from dsarisk.interrupts import _interrupt
+
+    planned = pipeline.plan_jobs
+
+    def plan_then_ctrl_c_in_a_callback(*args, **kwargs):
+        class Owner:
+            pass
+        owner = Owner()
+        watch = weakref.ref(owner, lambda _: _interrupt(signal.SIGINT, None))
+        del owner  # the callback runs now and raises: Python drops it
+        assert watch() is None
+        return planned(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "plan_jobs", plan_then_ctrl_c_in_a_callback)
+    assert main(["run", "--year", "2024", "--out-dir", str(tmp_path / "reports")]) == 130
+    assert capsys.readouterr().err.splitlines() == ["dsarisk: interrupted"]
+    assert not (tmp_path / "reports" / "2024").exists()

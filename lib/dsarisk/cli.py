@@ -18,6 +18,7 @@ from pathlib import Path
 from . import paths
 from .exceptions import DsariskError, InputError, PipelineError, ScoringError
 from .inputs import available_years
+from .interrupts import ctrl_c_remembered
 from .methodology import load_methodology
 from .scoring import score_case
 from .yamlio import read_text
@@ -372,6 +373,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    with ctrl_c_remembered():
+        return _main(args, handler)
+
+
+def _main(args: argparse.Namespace, handler: Callable[[argparse.Namespace], int]) -> int:
     try:
         if args.workspace:
             paths.use_workspace(args.workspace)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .exceptions import PipelineError
+from .interrupts import INTERRUPTED
 
 KERNEL_START_TIMEOUT = 120
 CELL_TIMEOUT = 300  # no cell of ours takes more than seconds; a hung one fails the run
@@ -367,6 +368,9 @@ def stop_pool(pool: ProcessPoolExecutor) -> None:
             process.join()
 
 
+POLL_SECONDS = 0.2  # how soon a Ctrl-C that Python dropped is honoured (see interrupts)
+
+
 def execute_all(jobs: list[Job], workers: int, on_done: Callable[[JobOutcome], None], *,
                 pool: ProcessPoolExecutor | None = None, warm_up: str = "") -> dict[str, JobOutcome]:
     """Execute ``jobs`` on ``workers`` processes (of ``pool`` when given: the caller shuts it
@@ -380,7 +384,9 @@ def execute_all(jobs: list[Job], workers: int, on_done: Callable[[JobOutcome], N
     pending = set(futures)
     try:
         while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+            if INTERRUPTED.is_set():
+                raise KeyboardInterrupt
             for future in done:
                 outcome = future.result()
                 outcomes[outcome.name] = outcome
