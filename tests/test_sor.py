@@ -24,8 +24,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import dsarisk.sources.sor as sor
+import dsarisk.sources.sor_dumps as sor_dumps
 import dsarisk.sources.sor_synth as sor_synth
 from dsarisk.cli import main
+from dsarisk.hashing import sha256_file
 from dsarisk.inputs import load_year
 from dsarisk.paths import PROJECT_ROOT
 from dsarisk.sources.sor import (FileRecord, FileResult, Filters, SorError, aggregate, aggregate_duckdb,
@@ -317,22 +319,28 @@ def test_the_cache_is_per_file_and_keyed_by_engine_and_reader(dump, tmp_path, mo
     for name in ("sor-global-2025-06-29-full.zip", "sor-global-2025-06-30-full.zip"):
         shutil.copy(dump / name, folder / name)
     cache = tmp_path / "cache"
+    hashed = []
+    for module in (sor, sor_dumps):  # each dump file read once to be hashed: for its key and its record
+        monkeypatch.setattr(module, "sha256_file", lambda path, real=sha256_file: hashed.append(path) or real(path))
     first = aggregate(folder, cache_dir=cache)
     assert first.provenance["cache"] == {"files_reused": 0, "files_read": 2}
+    assert sorted(p.name for p in hashed if p.parent == folder) == sorted(p.name for p in folder.iterdir())
+    assert [f["sha256"] for f in first.provenance["files"]] == [sha256_file(p) for p in sorted(folder.iterdir())]
     shutil.copy(dump / "sor-global-2025-07-01-full.zip", folder)
     read = []
     real = sor.duckdb_files
-    monkeypatch.setattr(sor, "ENGINES", {**sor.ENGINES, "duckdb": lambda files, filters: read.extend(files)
-                                         or real(files, filters)})
+    monkeypatch.setattr(sor, "ENGINES", {**sor.ENGINES, "duckdb": lambda files, filters, **options: read.extend(files)
+                                         or real(files, filters, **options)})
     second = aggregate(folder, cache_dir=cache)
     assert [p.name for p in read] == ["sor-global-2025-07-01-full.zip"]  # adding a day reads that day only
     assert second.provenance["cache"] == {"files_reused": 2, "files_read": 1}
     pd.testing.assert_frame_equal(second.table, aggregate_duckdb(folder).table)
     (folder / "sor-global-2025-06-29-full.zip").rename(folder / "renamed.zip")
     assert "renamed.zip" in [f["name"] for f in aggregate(folder, cache_dir=cache).provenance["files"]]
-    keys = {sor.cache_key(folder / "renamed.zip", Filters(), engine) for engine in ("duckdb", "spark")}
+    content = sha256_file(folder / "renamed.zip")
+    keys = {sor.cache_key(content, Filters(), engine) for engine in ("duckdb", "spark")}
     monkeypatch.setattr(sor, "READER_VERSION", "next")
-    keys.add(sor.cache_key(folder / "renamed.zip", Filters(), "duckdb"))
+    keys.add(sor.cache_key(content, Filters(), "duckdb"))
     assert len(keys) == 3
 
 

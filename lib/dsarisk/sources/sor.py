@@ -25,7 +25,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -418,10 +418,10 @@ def _duckdb_fallback(connection: Any, batch: Sequence[Part], result: FileResult)
     (and returned per part path)."""
     origins = {str(part.path): part.origin for part in batch}
     found = connection.execute(
-        "SELECT s.file_path, e.line, list(DISTINCT e.error_type), any_value(e.csv_line) "
+        "SELECT s.file_path, e.line, any_value(e.csv_line) "
         "FROM sor_rejects e JOIN sor_reject_scans s USING (scan_id, file_id) GROUP BY ALL ORDER BY 1, 2").fetchall()
     columns, rows, unreadable = batch[0].columns, [], {}
-    for path, line, _errors, text in found:
+    for path, line, text in found:
         origin = origins.get(path, path)
         fields, how = php_fields(text or "", len(columns))  # invalid bytes come replaced
         if fields is None:
@@ -506,13 +506,15 @@ def _duckdb_connection(memory_limit: str, threads: int | None) -> Any:
 
 
 def duckdb_files(files: Sequence[Path], filters: Filters = Filters(), *, memory_limit: str = "512MB",
-                 threads: int | None = None, batch_parts: int = 2) -> list[FileResult]:
+                 threads: int | None = None, batch_parts: int = 2,
+                 digests: Mapping[Path, str] | None = None) -> list[FileResult]:
     """Each file's result with DuckDB, ``batch_parts`` CSV parts per query: DuckDB streams each
     batch, so memory is bounded by ``memory_limit`` (and the uuids of the file read so far, 16
     bytes each), not by the dump; small batches let the next parts be extracted while DuckDB
-    reads, and extracted parts are removed as soon as they are read."""
+    reads, and extracted parts are removed as soon as they are read. ``digests``: the files'
+    SHA-256 when the caller has them (see :func:`.sor_dumps.reading`)."""
     connection = _duckdb_connection(memory_limit, threads)
-    with reading(files) as per_file:
+    with reading(files, digests) as per_file:
         return [_duckdb_file(connection, parts, filters, record, batch_parts) for record, parts in per_file]
 
 
@@ -564,7 +566,8 @@ SPARK_DUPLICATE = (f"CASE WHEN regexp_like(uuid, '{UUID_PATTERN}') "
                    "AND row_number() OVER (PARTITION BY uuid ORDER BY source_part) > 1 THEN 1 ELSE 0 END")
 
 
-def spark_files(files: Sequence[Path], filters: Filters = Filters(), *, spark: Any = None) -> list[FileResult]:
+def spark_files(files: Sequence[Path], filters: Filters = Filters(), *, spark: Any = None,
+                digests: Mapping[Path, str] | None = None) -> list[FileResult]:
     """Each file's result with Apache Spark (local mode when no session is given), running
     the same SQL text as DuckDB on all parts of a file at once; a duplicate is found with a
     window over the file's uuids. A cluster would read the parts from shared storage."""
@@ -576,7 +579,7 @@ def spark_files(files: Sequence[Path], filters: Filters = Filters(), *, spark: A
                         .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
                         .getOrCreate())
     results = []
-    with reading(files) as per_file:
+    with reading(files, digests) as per_file:
         for record, parts in per_file:
             result = FileResult(record, pd.DataFrame(), f"spark {pyspark.__version__}")
             read, frames, unreadable = [], [], {}
@@ -624,12 +627,12 @@ def engine_version(engine: str) -> str:
     return f"{engine} {version('duckdb' if engine == 'duckdb' else 'pyspark')}"
 
 
-def cache_key(file: Path, filters: Filters, engine: str) -> str:
-    """What determines one file's result: its content, the filters, the engine and its
-    version, the reader's version, the mapping, schema and enumeration files, and the SQL
-    text itself (so a change of logic never reuses an old result)."""
+def cache_key(content_sha256: str, filters: Filters, engine: str) -> str:
+    """What determines one file's result: its content (its SHA-256), the filters, the engine
+    and its version, the reader's version, the mapping, schema and enumeration files, and the
+    SQL text itself (so a change of logic never reuses an old result)."""
     digest = hashlib.sha256()
-    for text in [sha256_file(file), json.dumps(filters.describe(), sort_keys=True), engine_version(engine),
+    for text in [content_sha256, json.dumps(filters.describe(), sort_keys=True), engine_version(engine),
                  READER_VERSION, *(sha256_file(SOR_DIR / name) for name in
                                    ("categories.yaml", "schema.yaml", schema()["enumerations"])),
                  logic_text()]:
@@ -654,7 +657,9 @@ def aggregate(path: str | Path, filters: Filters = Filters(), *, engine: str = "
         raise InputError(f"unknown engine '{engine}' ({', '.join(ENGINES)})", field="engine")
     folder = default_cache_dir() if cache_dir == "default" else cache_dir
     files = discover(path)
-    keys = {file: cache_key(file, filters, engine) for file in files} if folder is not None else {}
+    # each file hashed once: for its key here, and for its record by the engine
+    digests = {file: sha256_file(file) for file in files} if folder is not None else {}
+    keys = {file: cache_key(digests[file], filters, engine) for file in digests}
     results: list[FileResult | None] = []
     for file in files:
         cached = Path(folder) / f"{keys[file]}.json" if folder is not None else None
@@ -665,7 +670,7 @@ def aggregate(path: str | Path, filters: Filters = Filters(), *, engine: str = "
         else:
             results.append(None)
     missing = [file for file, result in zip(files, results) if result is None]
-    computed = iter(ENGINES[engine](missing, filters) if missing else [])
+    computed = iter(ENGINES[engine](missing, filters, digests=digests) if missing else [])
     reused = len(files) - len(missing)
     for index, file in enumerate(files):
         if results[index] is None:

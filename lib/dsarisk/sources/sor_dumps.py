@@ -27,7 +27,7 @@ import tempfile
 import threading
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -293,11 +293,14 @@ def _zip_parts(archive: zipfile.ZipFile, source: Path, origin: str, workdir: Pat
                        check=pool.submit(_extract, source, info, target, name))
 
 
-def iter_parts(files: Sequence[Path], workdir: Path, pool: Executor) -> Iterator[Part]:
-    """Each CSV or Parquet part of ``files``, one at a time, with a FileRecord per file; a
-    zipped part is queued on ``pool`` for extraction to ``workdir`` as it is yielded."""
+def iter_parts(files: Sequence[Path], workdir: Path, pool: Executor,
+               digests: Mapping[Path, str]) -> Iterator[Part]:
+    """Each CSV or Parquet part of ``files``, one at a time, with a FileRecord per file (its
+    SHA-256 from ``digests``, or computed); a zipped part is queued on ``pool`` for extraction
+    to ``workdir`` as it is yielded."""
     for path in files:
-        record = FileRecord(path.name, sha256_file(path), layout="", schema_by_date=_schema_by_date(path.name))
+        sha256 = digests.get(path) or sha256_file(path)
+        record = FileRecord(path.name, sha256, layout="", schema_by_date=_schema_by_date(path.name))
         if path.name.endswith(".parquet"):
             import pyarrow.parquet as pq
 
@@ -355,14 +358,16 @@ def _by_file(parts: Iterator[Part]) -> Iterator[tuple[FileRecord, Iterator[Part]
 
 
 @contextlib.contextmanager
-def reading(files: Sequence[Path]) -> Iterator[Iterator[tuple[FileRecord, Iterator[Part]]]]:
+def reading(files: Sequence[Path], digests: Mapping[Path, str] | None = None
+            ) -> Iterator[Iterator[tuple[FileRecord, Iterator[Part]]]]:
     """Each file's record and its checked parts, one file at a time; zipped parts are
     extracted by background threads, a few parts ahead (across files). On exit the threads
-    are stopped and the extracted copies are removed."""
+    are stopped and the extracted copies are removed. ``digests`` holds the SHA-256 of files
+    the caller hashed already (the cache keys them by it): no file is hashed twice."""
     with tempfile.TemporaryDirectory(prefix="dsarisk-sor-") as workdir:
         pool = ThreadPoolExecutor(max_workers=EXTRACTORS, thread_name_prefix="dsarisk-sor-extract")
         try:
-            yield _by_file(_ahead(checked_parts(iter_parts(files, Path(workdir), pool)), PARTS_AHEAD))
+            yield _by_file(_ahead(checked_parts(iter_parts(files, Path(workdir), pool, digests or {})), PARTS_AHEAD))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
