@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dsarisk.sources.sor as sor
@@ -31,7 +31,7 @@ from dsarisk.hashing import sha256_file
 from dsarisk.inputs import load_year
 from dsarisk.paths import PROJECT_ROOT
 from dsarisk.sources.sor import (FileRecord, FileResult, Filters, SorError, aggregate, aggregate_duckdb,
-                                 aggregate_spark)
+                                 aggregate_spark, polars_columns)
 from dsarisk.sources.sor_dumps import _Scanner, reading
 from dsarisk.sources.sor_synth import Rates, day_frame, encode_part, php_csv, synthesize
 
@@ -107,6 +107,14 @@ def test_a_row_without_platform_is_rejected_not_lost(tmp_path):
     result = aggregate_duckdb(_write(tmp_path / "p.csv", frame))
     assert result.provenance["rejected_by_reason"]["missing platform_name"]["rows"] == 1
     assert result.provenance["rows_aggregated"] + result.provenance["rows_filtered_out"] == 39
+
+
+def test_a_row_without_uuid_is_rejected_and_named_by_its_part(tmp_path):
+    frame = day_frame(dt.date(2024, 3, 14), 40, seed=2, rates=Rates(0, 0, 0, 0))
+    frame.loc[3, "uuid"] = ""
+    result = aggregate_duckdb(_write(tmp_path / "p.csv", frame))
+    assert result.provenance["rejected_by_reason"]["malformed uuid"] == {"rows": 1,
+                                                                        "examples": ["p.csv: a row without uuid"]}
 
 
 def test_both_category_versions_map_to_modules_and_are_checked_per_version(dump, tmp_path):
@@ -204,6 +212,163 @@ def test_lines_and_invalid_utf8_are_found_across_chunk_boundaries(pieces, cuts):
     check = scanner.finish()
     assert (check.rows, check.invalid_utf8, check.invalid_utf8_lines) == (len(lines) - 1, len(invalid),
                                                                          tuple(invalid[:3]))
+
+
+# -- polars reads clean parts for DuckDB, DuckDB's CSV reader every other ------------------
+def _part_text(folder: Path, origin: str) -> str:
+    """A part of a nested dump, named as the engines name it (outer!inner!part), read independently."""
+    outer, inner, part = origin.split("!")
+    with zipfile.ZipFile(folder / outer) as archive, zipfile.ZipFile(io.BytesIO(archive.read(inner))) as nested:
+        return nested.read(part).decode("utf-8")
+
+
+def _without_polars(monkeypatch) -> None:
+    monkeypatch.setattr(sor, "polars_columns", lambda path, columns, check: None)
+
+
+def _comparable(result) -> tuple[pd.DataFrame, dict]:
+    provenance = {k: v for k, v in result.provenance.items() if k != "engine"}
+    return result.table, provenance
+
+
+def test_polars_reads_the_clean_parts_and_both_readings_agree(tmp_path, monkeypatch):
+    """In a dump with PHP escapes and invalid bytes in some parts, polars reads exactly the
+    parts without them; the aggregate, rejections, duplicates, repairs and examples equal
+    DuckDB's own reading of every part."""
+    dump = tmp_path / "dump"
+    synthesize(dump, rows=6_000, days=2, part_rows=500, inner_rows=1_000,
+               rates=Rates(malformed=0.01, duplicate=0.01, escape=0.0005, bad_bytes=0.0005))
+    loaded = {}
+    with reading(sor_dumps.discover(dump), load=polars_columns) as per_file:
+        for _, parts in per_file:
+            for part in parts:
+                check = part.verify()
+                loaded[part.origin] = check.loaded is not None
+                assert loaded[part.origin] == (check.php_escapes == 0 and check.invalid_utf8 == 0)
+                assert part.path.exists() != loaded[part.origin], "only a part left to DuckDB reaches the disk"
+                if check.loaded is not None:
+                    rows = list(csv.DictReader(io.StringIO(_part_text(dump, part.origin))))
+                    assert check.loaded.column_names == [c for c in sor.READ_COLUMNS if c in part.columns]
+                    for column in ("uuid", "platform_name", "decision_visibility", "territorial_scope"):
+                        assert check.loaded.column(column).to_pylist() == [r[column] or None for r in rows]
+                part.release()
+    assert 0 < sum(loaded.values()) < len(loaded), "both readings are exercised"
+    with_polars = _comparable(aggregate_duckdb(dump))
+    _without_polars(monkeypatch)
+    table, provenance = _comparable(aggregate_duckdb(dump))
+    pd.testing.assert_frame_equal(with_polars[0], table)
+    assert with_polars[1] == provenance
+
+
+def _short(lines: list[str]) -> None:
+    lines[3] = lines[3].rsplit(",", 1)[0]
+
+
+def _long(lines: list[str]) -> None:
+    lines[3] += ",extra"
+
+
+def _empty_last(lines: list[str]) -> None:
+    lines[3] = lines[3].rsplit(",", 1)[0] + ","
+
+
+def _unbalanced(lines: list[str]) -> None:
+    lines[3] += '"'
+
+
+def _empty_line(lines: list[str]) -> None:
+    lines.insert(3, "")
+
+
+@pytest.mark.parametrize("facts, damage", [
+    (None, _short), (None, _long), (None, _empty_last), (None, _unbalanced), (None, _empty_line),
+    ("two\nlines", None), ('say \\"hi\\"', None), ("a bad byte " + sor_synth.BAD_MARK, None),
+], ids=["short row", "long row", "empty last field", "unbalanced quote", "empty line", "field across lines",
+        "PHP escape", "invalid UTF-8"])
+def test_polars_leaves_every_part_it_could_misread_to_duckdb(facts, damage, tmp_path, monkeypatch):
+    """A part polars could read otherwise than a strict RFC 4180 reading, or than PHP meant
+    it, goes to DuckDB's reader whole (which counts and names the damage); the same part
+    undamaged is read by polars, and both readings of it agree."""
+    frame = day_frame(dt.date(2025, 7, 2), 30, seed=1, rates=Rates(0, 0, 0, 0))
+    clean = _write(tmp_path / "clean.csv", frame)
+    assert polars_columns(clean.read_bytes(), frame.columns.tolist(), sor_dumps._scan_file(clean, clean.name)) is not None
+    with_polars = _comparable(aggregate_duckdb(clean))
+    _without_polars(monkeypatch)
+    assert with_polars[1]["rows_aggregated"] > 0 and with_polars[1] == _comparable(aggregate_duckdb(clean))[1]
+    if facts is not None:
+        frame.loc[2, "decision_facts"] = facts
+    lines = php_csv(frame).split("\n")
+    if damage is not None:
+        damage(lines)
+    damaged = tmp_path / "damaged.csv"
+    damaged.write_bytes(encode_part("\n".join(lines)))
+    assert polars_columns(damaged.read_bytes(), frame.columns.tolist(), sor_dumps._scan_file(damaged, damaged.name)) is None
+
+
+def _rfc_quoting(text: str) -> bool:
+    """Whether every quote in ``text`` stands where RFC 4180 puts one (a line by line state
+    machine: a quoted value opens a field, closes before a comma or the line's end, and
+    doubles the quotes inside it)."""
+    for line in text.split("\n"):
+        inside, at_field_start, index = False, True, 0
+        while index < len(line):
+            char = line[index]
+            if inside:
+                if char == '"' and line[index + 1: index + 2] == '"':
+                    index += 1
+                elif char == '"':
+                    inside = False
+                    if line[index + 1: index + 2] not in ("", ","):
+                        return False
+            elif char == '"':
+                if not at_field_start:
+                    return False
+                inside = True
+            at_field_start = char == "," and not inside
+            index += 1
+        if inside:
+            return False
+    return True
+
+
+LINE_DAMAGE = st.sampled_from(['"', '""', ",", "\\", '\\"', "\n", "\r", " ", "x"])
+
+
+@settings(deadline=None, max_examples=60)  # two engine runs an example
+@given(st.lists(st.tuples(st.integers(0, 11), st.integers(0, 2_000), LINE_DAMAGE), max_size=6))
+def test_both_readings_agree_on_damaged_lines(tmp_path_factory, damages):
+    """Quotes, commas, backslashes, carriage returns and newlines inserted anywhere in a part's
+    lines: with polars reading the parts it takes, every row is accounted for as with DuckDB
+    reading every part; where every quote stands where RFC 4180 puts one, the aggregate,
+    rejections and examples are the same too (a line RFC 4180 calls malformed has no one true
+    reading: see :func:`polars_columns`)."""
+    frame = day_frame(dt.date(2025, 7, 2), 12, seed=5, rates=Rates(0, 0, 0, 0))
+    lines = php_csv(frame).split("\n")
+    for line, position, text in damages:
+        row = lines[1 + line]
+        cut = position % (len(row) + 1)
+        lines[1 + line] = row[:cut] + text + row[cut:]
+    folder = tmp_path_factory.mktemp("damaged")
+    (folder / "day.csv").write_text("\n".join(lines), encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patched:
+        try:
+            with_polars = _comparable(aggregate_duckdb(folder))
+        except SorError as exc:
+            with_polars = str(exc)
+        _without_polars(patched)
+        try:
+            alone = _comparable(aggregate_duckdb(folder))
+        except SorError as exc:
+            alone = str(exc)
+    if isinstance(alone, str) or isinstance(with_polars, str):
+        assert with_polars == alone
+    elif _rfc_quoting("\n".join(lines)):
+        pd.testing.assert_frame_equal(with_polars[0], alone[0])
+        assert with_polars[1] == alone[1]
+    else:
+        counts = ("rows_read", "rows_aggregated", "rows_rejected", "rows_filtered_out", "rows_duplicate")
+        assert with_polars[1]["rows_read"] == alone[1]["rows_read"]
+        assert sum(with_polars[1][c] for c in counts[1:]) == with_polars[1]["rows_read"]
 
 
 def _decodes(line: bytes) -> bool:

@@ -8,7 +8,9 @@ size against the archive's directory, counts its lines and finds the lines that 
 UTF-8: the engines then parse plain text on every core, nothing is inflated twice, and an
 engine that does not check encodings (Spark, or DuckDB on the columns it does not read)
 misses no invalid byte. zlib-ng inflates and computes CRC-32s (zlib's API, faster than the
-zlib Python is built with: the part of a run that is not the engine's).
+zlib Python is built with: the part of a run that is not the engine's). An engine may also
+hand :func:`reading` a loader, which the same thread runs on each part once it is checked
+(the DuckDB engine reads the columns it needs there, while DuckDB works on earlier parts).
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable
 
 from zlib_ng import zlib_ng
 
@@ -44,6 +46,8 @@ CHUNK = 1 << 20
 # enough that the plain copies on disk stay under a gigabyte (a published part holds up to
 # 100,000 rows, about 110 MB).
 EXTRACTORS, PARTS_AHEAD = 2, 4
+# A part is handed to a loader, and inflated in memory, when no larger than this (two at a time).
+IN_MEMORY = 256 << 20
 LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, then the name's and the extra field's lengths
 
 
@@ -63,12 +67,24 @@ class FileRecord:
 @dataclass(frozen=True)
 class PartCheck:
     """What reading a CSV part's bytes found: its rows counted as lines after the header (real
-    parts have no newline inside a field: the count an engine's rows must match) and its lines
-    that are not valid UTF-8, with the first few line numbers (the header is line 1)."""
+    parts have no newline inside a field: the count an engine's rows must match), its lines
+    that are not valid UTF-8, with the first few line numbers (the header is line 1), its PHP
+    escapes (``\\"``, where an RFC 4180 reading and PHP's differ) and its carriage returns
+    (which CSV readers take apart: PHP quotes a value holding one). ``loaded`` is what the
+    engine's loader made of the part, if it was given one."""
 
     rows: int
     invalid_utf8: int = 0
     invalid_utf8_lines: tuple[int, ...] = ()
+    php_escapes: int = 0
+    carriage_returns: int = 0
+    loaded: Any = None
+
+
+# what an engine may have the extraction threads do with each part once it is checked: (the
+# part's plain CSV bytes, its columns, its check) -> anything the engine reads later, or None
+# to read the part from its file (written then, if it was in memory)
+Loader = Callable[[bytes, list[str], PartCheck], Any]
 
 
 @dataclass
@@ -130,25 +146,34 @@ def _valid_utf8(block: bytes | bytearray | memoryview) -> bool:
     return True
 
 
-def _newlines(data: bytes) -> int:
-    """The newlines in ``data``: numpy counts them about four times as fast as ``bytes.count``,
-    without holding the interpreter lock (two threads scan at once)."""
+def _counts(data: bytes) -> tuple[int, int, int]:
+    """The newlines in ``data``, its backslashes followed by a quote (one cut by the end of
+    ``data`` is the caller's to see) and its carriage returns: numpy counts them about four
+    times as fast as ``bytes.count``, without holding the interpreter lock (two threads scan
+    at once)."""
     import numpy as np
 
-    return int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == 10))
+    values = np.frombuffer(data, dtype=np.uint8)
+    backslashes = np.flatnonzero(values[:-1] == 92)  # rare in real text: few to look behind
+    return (int(np.count_nonzero(values == 10)), int(np.count_nonzero(values[backslashes + 1] == 34)),
+            int(np.count_nonzero(values == 13)))
 
 
 class _Scanner:
-    """Counts a CSV part's lines and finds those that are not valid UTF-8, fed chunk by chunk;
-    a line cut by a chunk's end is checked whole with the next chunk."""
+    """Counts a CSV part's lines, PHP escapes and carriage returns and finds the lines that are
+    not valid UTF-8, fed chunk by chunk; a line cut by a chunk's end is checked whole with the
+    next chunk."""
 
     def __init__(self) -> None:
-        self.newlines, self.last, self.pending = 0, b"\n", bytearray()
+        self.newlines, self.escapes, self.returns, self.last, self.pending = 0, 0, 0, b"\n", bytearray()
         self.invalid, self.examples = 0, []  # type: ignore[var-annotated]
 
     def add(self, data: bytes) -> None:
         if not data:
             return
+        newlines, escapes, returns = _counts(data)
+        self.escapes += escapes + (self.last == b"\\" and data[:1] == b'"')
+        self.returns += returns
         first = data.find(b"\n")
         if first < 0:
             self.pending += data
@@ -156,7 +181,7 @@ class _Scanner:
             cut = data.rfind(b"\n") + 1
             self._check(self.pending + data[: first + 1], self.newlines + 1)
             self._check(memoryview(data)[first + 1: cut], self.newlines + 2)
-            self.newlines += _newlines(data)
+            self.newlines += newlines
             self.pending = bytearray(data[cut:])
         self.last = data[-1:]
 
@@ -176,7 +201,7 @@ class _Scanner:
     def finish(self) -> PartCheck:
         self._check(self.pending, self.newlines + 1)
         lines = self.newlines + (self.last != b"\n")
-        return PartCheck(max(lines - 1, 0), self.invalid, tuple(self.examples))
+        return PartCheck(max(lines - 1, 0), self.invalid, tuple(self.examples), self.escapes, self.returns)
 
 
 @contextlib.contextmanager
@@ -205,17 +230,32 @@ def _member_data(handle: BinaryIO, size: int, inflater: Any, origin: str) -> Ite
             chunk = inflater.unconsumed_tail
 
 
+def _open_member(handle: BinaryIO, info: zipfile.ZipInfo, origin: str) -> None:
+    """Move ``handle`` to the first stored byte of the member ``info``."""
+    handle.seek(info.header_offset)
+    signature, name_length, extra_length = LOCAL_HEADER.unpack(handle.read(LOCAL_HEADER.size))
+    if signature != b"PK\x03\x04":
+        raise SorError("truncated or corrupt archive (bad local header)", file=origin)
+    handle.seek(info.header_offset + LOCAL_HEADER.size + name_length + extra_length)
+
+
+def _held_against(info: zipfile.ZipInfo, crc: int, length: int, complete: bool, origin: str) -> None:
+    """Raise unless a member's bytes, as inflated, match the archive's directory."""
+    if not complete or crc != info.CRC or length != info.file_size:
+        raise SorError(f"truncated or corrupt archive (CRC-32 {crc:08x} and {length:,} bytes, "
+                       f"the archive says {info.CRC:08x} and {info.file_size:,})", file=origin)
+
+
+def _inflater(info: zipfile.ZipInfo) -> Any:
+    return zlib_ng.decompressobj(-zlib_ng.MAX_WBITS) if info.compress_type == zipfile.ZIP_DEFLATED else None
+
+
 def _extract(source: Path, info: zipfile.ZipInfo, target: Path, origin: str) -> PartCheck:
     """Write a deflated or stored member of the archive ``source`` to ``target`` as plain CSV,
-    holding its CRC-32 and size against the archive's directory, and scan it."""
-    scanner, crc, length = _Scanner(), 0, 0
-    inflater = zlib_ng.decompressobj(-zlib_ng.MAX_WBITS) if info.compress_type == zipfile.ZIP_DEFLATED else None
+    a few MB at a time, holding its CRC-32 and size against the archive's directory, and scan it."""
+    scanner, crc, length, inflater = _Scanner(), 0, 0, _inflater(info)
     with _archive_errors(origin, OSError), source.open("rb") as handle, target.open("wb") as out:
-        handle.seek(info.header_offset)
-        signature, name_length, extra_length = LOCAL_HEADER.unpack(handle.read(LOCAL_HEADER.size))
-        if signature != b"PK\x03\x04":
-            raise SorError("truncated or corrupt archive (bad local header)", file=origin)
-        handle.seek(info.header_offset + LOCAL_HEADER.size + name_length + extra_length)
+        _open_member(handle, info, origin)
         for data in _member_data(handle, info.compress_size, inflater, origin):
             length += len(data)
             if length > info.file_size:
@@ -223,10 +263,25 @@ def _extract(source: Path, info: zipfile.ZipInfo, target: Path, origin: str) -> 
             out.write(data)
             crc = zlib_ng.crc32(data, crc)
             scanner.add(data)
-    if (inflater is not None and not inflater.eof) or crc != info.CRC or length != info.file_size:
-        raise SorError(f"truncated or corrupt archive (CRC-32 {crc:08x} and {length:,} bytes, "
-                       f"the archive says {info.CRC:08x} and {info.file_size:,})", file=origin)
+    _held_against(info, crc, length, inflater is None or inflater.eof, origin)
     return scanner.finish()
+
+
+def _inflate(source: Path, info: zipfile.ZipInfo, origin: str) -> tuple[bytes, PartCheck]:
+    """A deflated or stored member of the archive ``source`` inflated in memory in one piece
+    (never more than the directory's size and one byte), held against the directory, and its scan."""
+    inflater = _inflater(info)
+    with _archive_errors(origin, OSError), source.open("rb") as handle:
+        _open_member(handle, info, origin)
+        stored = handle.read(info.compress_size)
+        if len(stored) < info.compress_size:
+            raise SorError("truncated or corrupt archive (a member ends early)", file=origin)
+        data = inflater.decompress(stored, info.file_size + 1) if inflater is not None else stored
+    _held_against(info, zlib_ng.crc32(data), len(data), inflater is None or inflater.eof, origin)
+    scanner = _Scanner()
+    for start in range(0, len(data), CHUNK):
+        scanner.add(data[start:start + CHUNK])
+    return data, scanner.finish()
 
 
 def _scan_file(path: Path, origin: str) -> PartCheck:
@@ -238,49 +293,82 @@ def _scan_file(path: Path, origin: str) -> PartCheck:
     return scanner.finish()
 
 
+def _scanned(path: Path, origin: str, columns: list[str], load: Loader | None) -> PartCheck:
+    """Scan a plain CSV part where it lies, then hand it to the loader (when it fits in memory)."""
+    found = _scan_file(path, origin)
+    if load is None or path.stat().st_size > IN_MEMORY:
+        return found
+    with _archive_errors(origin, OSError):
+        data = path.read_bytes()
+    return replace(found, loaded=load(data, columns, found))
+
+
+def _loaded(source: Path, info: zipfile.ZipInfo, target: Path, origin: str, columns: list[str],
+            load: Loader) -> PartCheck:
+    """Inflate a part in memory and hand it to the loader; the part reaches the disk (``target``)
+    only when the loader leaves it to the engine (writing and reading back a plain copy costs
+    more than inflating it)."""
+    data, found = _inflate(source, info, origin)
+    loaded = load(data, columns, found)
+    if loaded is None:
+        with _archive_errors(origin, OSError):
+            target.write_bytes(data)
+    return replace(found, loaded=loaded)
+
+
 # -- the parts of the dump files -------------------------------------------------------------
 def _header(line: bytes) -> list[str]:
     """A CSV header line's column names."""
     return next(csv.reader(io.StringIO(line.decode("utf-8", errors="replace"))), [])
 
 
-def _remove_when_done(path: Path, extractions: list[Future[PartCheck]]) -> None:
-    """Remove ``path`` once the extractions reading it have ended (or now, if none is queued)."""
-    remaining, lock = [len(extractions)], threading.Lock()
+class _RemovedWhenRead:
+    """Removes a spooled inner archive once the extractions reading it have ended and no more
+    will be queued. Holds no extraction: each part's loaded columns are freed with its part."""
 
-    def one_ended(_: Future[PartCheck]) -> None:
-        with lock:
-            remaining[0] -= 1
-            last = remaining[0] == 0
+    def __init__(self, path: Path) -> None:
+        self.path, self.pending, self.closed, self.lock = path, 0, False, threading.Lock()
+
+    def track(self, extraction: Future[PartCheck]) -> None:
+        with self.lock:
+            self.pending += 1
+        extraction.add_done_callback(self._ended)  # called at once if it has ended: outside the lock
+
+    def _ended(self, extraction: Future[PartCheck] | None = None) -> None:
+        with self.lock:
+            if extraction is not None:
+                self.pending -= 1
+            last = self.closed and self.pending == 0
         if last:
-            path.unlink(missing_ok=True)
+            self.path.unlink(missing_ok=True)
 
-    if not extractions:
-        path.unlink(missing_ok=True)
-    for extraction in extractions:
-        extraction.add_done_callback(one_ended)
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+        self._ended()
 
 
 def _zip_parts(archive: zipfile.ZipFile, source: Path, origin: str, workdir: Path, record: FileRecord,
-               pool: Executor) -> Iterator[Part]:
+               pool: Executor, load: Loader | None) -> Iterator[Part]:
     """The CSV parts of ``archive`` (the file ``source``), each queued for extraction."""
     # several files' parts can wait on disk at once: their extracted names must not collide
     prefix = hashlib.sha1(origin.encode()).hexdigest()[:12]
     for info in archive.infolist():
         name = f"{origin}!{info.filename}"
         if info.filename.endswith(".csv.zip"):
-            spool, extractions = workdir / f"{prefix}-{record.parts:06d}.zip", []
+            spool = workdir / f"{prefix}-{record.parts:06d}.zip"
+            removal = _RemovedWhenRead(spool)
             try:  # spooled to disk (zipfile checks the outer CRC as it copies): memory stays flat
                 with _archive_errors(name, OSError):
                     with archive.open(info) as stream, spool.open("wb") as out:
                         shutil.copyfileobj(stream, out, CHUNK)
                     inner = zipfile.ZipFile(spool)
                 with inner:
-                    for part in _zip_parts(inner, spool, name, workdir, record, pool):
-                        extractions.append(part.check)
+                    for part in _zip_parts(inner, spool, name, workdir, record, pool, load):
+                        removal.track(part.check)
                         yield part
             finally:
-                _remove_when_done(spool, extractions)
+                removal.close()
         elif info.filename.endswith(".csv"):
             if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
                 raise SorError(f"compression method {info.compress_type} is not read (the Commission's dumps "
@@ -289,15 +377,18 @@ def _zip_parts(archive: zipfile.ZipFile, source: Path, origin: str, workdir: Pat
                 columns = _header(stream.readline())
             target = workdir / f"{prefix}-{record.parts:06d}.csv"
             record.parts += 1
-            yield Part(name, target, columns, record, extracted=True,
-                       check=pool.submit(_extract, source, info, target, name))
+            if load is not None and info.file_size <= IN_MEMORY:
+                check = pool.submit(_loaded, source, info, target, name, columns, load)
+            else:
+                check = pool.submit(_extract, source, info, target, name)
+            yield Part(name, target, columns, record, extracted=True, check=check)
 
 
-def iter_parts(files: Sequence[Path], workdir: Path, pool: Executor,
-               digests: Mapping[Path, str]) -> Iterator[Part]:
+def iter_parts(files: Sequence[Path], workdir: Path, pool: Executor, digests: Mapping[Path, str],
+               load: Loader | None = None) -> Iterator[Part]:
     """Each CSV or Parquet part of ``files``, one at a time, with a FileRecord per file (its
-    SHA-256 from ``digests``, or computed); a zipped part is queued on ``pool`` for extraction
-    to ``workdir`` as it is yielded."""
+    SHA-256 from ``digests``, or computed); a CSV part is queued on ``pool`` for extraction
+    to ``workdir`` (or, when plain, for its scan), then ``load``, as it is yielded."""
     for path in files:
         sha256 = digests.get(path) or sha256_file(path)
         record = FileRecord(path.name, sha256, layout="", schema_by_date=_schema_by_date(path.name))
@@ -316,14 +407,14 @@ def iter_parts(files: Sequence[Path], workdir: Path, pool: Executor,
             with archive:
                 record.layout = ("nested zip" if any(m.endswith(".csv.zip") for m in archive.namelist())
                                  else "zipped csv")
-                yield from _zip_parts(archive, path, path.name, workdir, record, pool)
+                yield from _zip_parts(archive, path, path.name, workdir, record, pool, load)
             if record.parts == 0:
                 raise SorError("the archive holds no CSV part", file=path)
         else:
             with path.open("rb") as handle:
                 columns = _header(handle.readline())
             record.layout, record.parts = "csv", 1
-            yield Part(path.name, path, columns, record, check=pool.submit(_scan_file, path, path.name))
+            yield Part(path.name, path, columns, record, check=pool.submit(_scanned, path, path.name, columns, load))
 
 
 def checked_parts(parts: Iterable[Part]) -> Iterator[Part]:
@@ -358,16 +449,18 @@ def _by_file(parts: Iterator[Part]) -> Iterator[tuple[FileRecord, Iterator[Part]
 
 
 @contextlib.contextmanager
-def reading(files: Sequence[Path], digests: Mapping[Path, str] | None = None
+def reading(files: Sequence[Path], digests: Mapping[Path, str] | None = None, load: Loader | None = None
             ) -> Iterator[Iterator[tuple[FileRecord, Iterator[Part]]]]:
     """Each file's record and its checked parts, one file at a time; zipped parts are
-    extracted by background threads, a few parts ahead (across files). On exit the threads
+    extracted by background threads, a few parts ahead (across files), which then run
+    ``load`` on each CSV part (its result in the part's check, ``loaded``). On exit the threads
     are stopped and the extracted copies are removed. ``digests`` holds the SHA-256 of files
     the caller hashed already (the cache keys them by it): no file is hashed twice."""
     with tempfile.TemporaryDirectory(prefix="dsarisk-sor-") as workdir:
         pool = ThreadPoolExecutor(max_workers=EXTRACTORS, thread_name_prefix="dsarisk-sor-extract")
         try:
-            yield _by_file(_ahead(checked_parts(iter_parts(files, Path(workdir), pool, digests or {})), PARTS_AHEAD))
+            parts = iter_parts(files, Path(workdir), pool, digests or {}, load)
+            yield _by_file(_ahead(checked_parts(parts), PARTS_AHEAD))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
