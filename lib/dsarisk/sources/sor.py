@@ -355,39 +355,40 @@ def _duckdb_problem(error: Exception, parts: Sequence[Part]) -> str:
     return problem
 
 
-BEYOND = "dsarisk_beyond_the_header"  # a column polars fills only from a row wider than the header
-
-
 def polars_columns(data: bytes, columns: list[str], check: PartCheck) -> Any:
     """The columns the SQL reads (:data:`READ_COLUMNS`) of a plain CSV part, read by polars as
     an Arrow table; None, leaving the part to DuckDB's CSV reader and its PHP-aware fallback,
     unless the part is one PHP could have written and a strict RFC 4180 reading takes whole:
     valid UTF-8, no PHP escape, no carriage return, as many rows as lines, and every row
-    exactly as wide as the header. A quote that PHP would never write where it stands (inside
-    an unquoted value, or text right after a closing quote) is not looked for: checking every
-    quote would cost more than polars saves. Polars reads such a line by toggling on each
-    quote, DuckDB's fallback as Python's csv module does; both account for it, but the values
-    they read from it can differ (a line RFC 4180 calls malformed has no one true reading). Polars
-    does not say a row's width (it pads a short row and ignores fields past the header), so
-    the header is read one column wider (:data:`BEYOND`), which only a wide row fills, and a
-    row whose last column is empty, as none in real dumps is, counts as short. Empty fields
-    are NULL, as DuckDB reads them. Run by the extraction threads (:func:`.sor_dumps.reading`)."""
-    newline = data.find(b"\n")
-    if check.invalid_utf8 or check.php_escapes or check.carriage_returns or not check.rows or newline < 0:
+    exactly as wide as the header. Polars does not say a row's width (it pads a short row and
+    ignores fields past the columns it reads), so the part is read as one column wider than its
+    header, a column only a wide row fills, and a row whose last column is empty, as none in
+    real dumps is, counts as short. Empty fields are NULL, as DuckDB reads them.
+
+    A quote that PHP would never write where it stands (inside an unquoted value, or text
+    right after a closing quote) is not looked for: checking every quote costs more than
+    polars saves. Polars reads such a line by toggling on each quote, DuckDB's fallback as
+    Python's csv module does; both account for the line, but the values read from it can
+    differ (a line RFC 4180 calls malformed has no one true reading). Run by the extraction
+    threads (:func:`.sor_dumps.reading`)."""
+    if check.invalid_utf8 or check.php_escapes or check.carriage_returns or not check.rows:
         return None
     import polars as pl
 
-    wanted = [column for column in READ_COLUMNS if column in columns]
-    last = columns[-1]
-    widened = b"".join([data[:newline].rstrip(b"\r"), f",{BEYOND}".encode(), memoryview(data)[newline:]])
+    names = [f"column_{number}" for number in range(1, len(columns) + 2)]  # polars' names, and one more
+    wanted = {name: column for name, column in zip(names, columns) if column in READ_COLUMNS}
+    last, beyond = names[len(columns) - 1], names[len(columns)]
     try:
-        frame = pl.read_csv(widened, columns=list(dict.fromkeys([*wanted, last, BEYOND])), infer_schema=False,
+        frame = pl.read_csv(data, has_header=False, skip_rows=1, schema=dict.fromkeys(names, pl.String),
+                            missing_columns="insert", columns=list(dict.fromkeys([*wanted, last, beyond])),
                             quote_char='"', raise_if_empty=True)
     except (pl.exceptions.PolarsError, pl.exceptions.PanicException):  # malformed: DuckDB says how
         return None
-    if frame.height != check.rows or frame[last].null_count() or frame[BEYOND].null_count() != frame.height:
+    if frame.height != check.rows or frame[last].null_count() or frame[beyond].null_count() != frame.height:
         return None
-    return frame.select(wanted).to_arrow(compat_level=pl.CompatLevel.newest())
+    order = [column for column in READ_COLUMNS if column in columns]
+    return (frame.select([pl.col(name).alias(column) for name, column in wanted.items()]).select(order)
+            .to_arrow(compat_level=pl.CompatLevel.newest()))
 
 
 DUCKDB_REGEXP_LIKE = "CREATE MACRO regexp_like(text, pattern) AS regexp_matches(text, pattern)"  # Spark's name
