@@ -280,11 +280,15 @@ def _empty_line(lines: list[str]) -> None:
     lines.insert(3, "")
 
 
+def _carriage_return(lines: list[str]) -> None:
+    lines[3] = "\r" + lines[3]  # DuckDB ends a line there, polars does not
+
+
 @pytest.mark.parametrize("facts, damage", [
     (None, _short), (None, _long), (None, _empty_last), (None, _unbalanced), (None, _empty_line),
-    ("two\nlines", None), ('say \\"hi\\"', None), ("a bad byte " + sor_synth.BAD_MARK, None),
-], ids=["short row", "long row", "empty last field", "unbalanced quote", "empty line", "field across lines",
-        "PHP escape", "invalid UTF-8"])
+    (None, _carriage_return), ("two\nlines", None), ('say \\"hi\\"', None), ("a bad byte " + sor_synth.BAD_MARK, None),
+], ids=["short row", "long row", "empty last field", "unbalanced quote", "empty line", "carriage return",
+        "field across lines", "PHP escape", "invalid UTF-8"])
 def test_polars_leaves_every_part_it_could_misread_to_duckdb(facts, damage, tmp_path, monkeypatch):
     """A part polars could read otherwise than a strict RFC 4180 reading, or than PHP meant
     it, goes to DuckDB's reader whole (which counts and names the damage); the same part

@@ -372,7 +372,7 @@ def polars_columns(data: bytes, columns: list[str], check: PartCheck) -> Any:
     differ (a line RFC 4180 calls malformed has no one true reading). Run by the extraction
     threads (:func:`.sor_dumps.reading`)."""
     if check.invalid_utf8 or check.php_escapes or check.carriage_returns or not check.rows:
-        return None
+        return None  # (polars would refuse the invalid UTF-8 itself: a read spared)
     import polars as pl
 
     names = [f"column_{number}" for number in range(1, len(columns) + 2)]  # polars' names, and one more
