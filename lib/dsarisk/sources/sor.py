@@ -376,18 +376,20 @@ def polars_columns(data: bytes, columns: list[str], check: PartCheck) -> Any:
     import polars as pl
 
     names = [f"column_{number}" for number in range(1, len(columns) + 2)]  # polars' names, and one more
-    wanted = {name: column for name, column in zip(names, columns) if column in READ_COLUMNS}
+    named: dict[str, str] = {}
+    for name, column in zip(names, columns):
+        named.setdefault(column, name)
+    wanted = [column for column in READ_COLUMNS if column in named]
     last, beyond = names[len(columns) - 1], names[len(columns)]
     try:
         frame = pl.read_csv(data, has_header=False, skip_rows=1, schema=dict.fromkeys(names, pl.String),
-                            missing_columns="insert", columns=list(dict.fromkeys([*wanted, last, beyond])),
-                            quote_char='"', raise_if_empty=True)
+                            missing_columns="insert", quote_char='"', raise_if_empty=True,
+                            columns=list(dict.fromkeys([*(named[column] for column in wanted), last, beyond])))
     except (pl.exceptions.PolarsError, pl.exceptions.PanicException):  # malformed: DuckDB says how
         return None
     if frame.height != check.rows or frame[last].null_count() or frame[beyond].null_count() != frame.height:
         return None
-    order = [column for column in READ_COLUMNS if column in columns]
-    return (frame.select([pl.col(name).alias(column) for name, column in wanted.items()]).select(order)
+    return (frame.select([pl.col(named[column]).alias(column) for column in wanted])
             .to_arrow(compat_level=pl.CompatLevel.newest()))
 
 
