@@ -439,6 +439,23 @@ def test_an_unreadable_row_is_counted_with_its_part_and_line(tmp_path):
     assert (p["rows_read"], p["rows_aggregated"] + p["rows_filtered_out"]) == (30, 28)
 
 
+def test_a_part_duckdb_cannot_read_is_read_line_by_line_not_lost(tmp_path):
+    """A bare carriage return in a value (PHP quotes a value holding one) stops DuckDB's CSV
+    reader for the whole part ("state machine reached an invalid state"): the part is read
+    line by line as PHP wrote it, the broken line counted as unreadable, the others kept, and
+    why is said among what was repaired. Before, the run stopped and the day was lost."""
+    frame = day_frame(dt.date(2025, 7, 2), 30, seed=1, rates=Rates(0, 0, 0, 0))
+    lines = php_csv(frame).split("\n")
+    lines[5] = lines[5][:1] + "\r" + lines[5][1:]
+    (tmp_path / "day.csv").write_bytes(encode_part("\n".join(lines)))
+    p = aggregate_duckdb(tmp_path).provenance
+    assert (p["rows_read"], p["rows_aggregated"] + p["rows_filtered_out"]) == (30, 29)
+    assert p["rejected_by_reason"] == {"unreadable CSV row": {"rows": 1, "examples": ["day.csv: line 6"]}}
+    (how, entry), = p["repaired_by_reason"].items()
+    assert how == sor.LINE_BY_LINE and entry["rows"] == 29
+    assert entry["examples"] == ["day.csv: Invalid Input Error: The CSV Parser state machine reached an invalid state."]
+
+
 def test_truncated_zip_names_the_file(dump, tmp_path):
     source = dump / "sor-global-2025-06-29-full.zip"
     broken = tmp_path / source.name

@@ -484,12 +484,38 @@ def _duckdb_fallback(connection: Any, batch: Sequence[Part], result: FileResult)
     return (pd.DataFrame(rows, columns=[*columns, "filename"]) if rows else None), unreadable
 
 
-def _batch_rows(connection: Any, batch: Sequence[Part], columns: list[str]) -> tuple[str, list[Part]]:
+LINE_BY_LINE = "read line by line (DuckDB's CSV reader failed on the part)"
+
+
+def _lines(part: Part, result: FileResult) -> tuple[list[list[str]], int]:
+    """Every line of a CSV part after its header, read as PHP wrote it (:func:`php_fields`),
+    for a part DuckDB's CSV reader fails on as a whole (a bare carriage return in a value, say):
+    each line is a row or an unreadable line, so the part is accounted for line by line, not
+    lost with its file. Returns the rows (with the part's path) and the unreadable lines."""
+    rows, unreadable = [], 0
+    with part.path.open("rb") as handle:
+        handle.readline()  # the header, checked already
+        for number, raw in enumerate(handle, 2):  # a binary file splits on "\n" only
+            line = raw.removesuffix(b"\n").removesuffix(b"\r").decode("utf-8", errors="replace")
+            fields, how = php_fields(line, len(part.columns))
+            if fields is None:
+                _unreadable(result, part.origin, UNREADABLE, 1, f"line {number}")
+                unreadable += 1
+            else:
+                rows.append([*fields, str(part.path)])
+                if how:
+                    _note(result.repaired, how, 1, f"{part.origin}: line {number}")
+    return rows, unreadable
+
+
+def _batch_rows(connection: Any, batch: Sequence[Part], columns: list[str],
+                line_by_line: FileResult | None = None) -> tuple[str, list[Part], dict[str, int]]:
     """SQL over the rows of a batch (the columns the SQL reads, as text, ``source_part`` and
     ``dup``): the parts polars read, as Arrow tables registered with DuckDB, and the others
-    read by DuckDB itself, returned apart."""
+    read by DuckDB itself, returned apart; or, given ``line_by_line`` (the file's result), read
+    line by line in Python (:func:`_lines`), with their unreadable lines per part path."""
     wanted = [column for column in READ_COLUMNS if column in columns]
-    views, on_disk = [], []
+    views, on_disk, unreadable = [], [], {}
     for part in batch:
         check = part.verify()  # written whole and checked before DuckDB reads it
         if check is None or check.loaded is None:
@@ -498,10 +524,17 @@ def _batch_rows(connection: Any, batch: Sequence[Part], columns: list[str]) -> t
         name = f"sor_loaded_{len(views)}"
         connection.register(name, check.loaded)
         views.append(view_sql(name, wanted, part_column=_quoted([str(part.path)])))
-    if on_disk:
+    if on_disk and line_by_line is not None:
+        rows = []
+        for part in on_disk:
+            read, unreadable[str(part.path)] = _lines(part, line_by_line)
+            rows += read
+        connection.register("sor_lines", pd.DataFrame(rows, columns=[*columns, "filename"], dtype=object))
+        views.append(view_sql("sor_lines", wanted, part_column="filename"))
+    elif on_disk:
         source = duckdb_source([part.path for part in on_disk], columns, kind=on_disk[0].kind)
         views.append(view_sql(source, wanted, part_column="filename"))
-    return "(" + " UNION ALL ".join(views) + ")", on_disk
+    return "(" + " UNION ALL ".join(views) + ")", on_disk, unreadable
 
 
 def _duckdb_file(connection: Any, parts: Iterable[Part], filters: Filters, record: FileRecord,
@@ -513,13 +546,25 @@ def _duckdb_file(connection: Any, parts: Iterable[Part], filters: Filters, recor
     ids = "list(TRY_CAST(uuid AS UUID)) AS ids"
     for batch in batches(parts, batch_parts):
         columns, scope = batch[0].columns, "territorial_scope" in batch[0].columns
+        grouped = ("CREATE OR REPLACE TEMP TABLE sor_groups AS SELECT row_number() OVER () AS gid, * FROM ("
+                   + inner_sql(has_territorial_scope=scope, ids=ids, table="{rows}") + ")")
         try:
-            rows, on_disk = _batch_rows(connection, batch, columns)
-            connection.execute("CREATE OR REPLACE TEMP TABLE sor_groups AS SELECT row_number() OVER () AS gid, * FROM ("
-                               + inner_sql(has_territorial_scope=scope, ids=ids, table=rows) + ")")
-            for index in range(len(batch) - len(on_disk)):
-                connection.unregister(f"sor_loaded_{index}")
-            unreadable: dict[str, int] = {}
+            rows, on_disk, unreadable = _batch_rows(connection, batch, columns)
+            try:
+                connection.execute(grouped.replace("{rows}", rows))
+            except duckdb.Error as exc:
+                if not on_disk or on_disk[0].kind == "parquet":
+                    raise
+                problem = _duckdb_problem(exc, on_disk)
+                connection.execute("DROP TABLE IF EXISTS sor_rejects; DROP TABLE IF EXISTS sor_reject_scans")
+                rows, on_disk, unreadable = _batch_rows(connection, batch, columns, line_by_line=result)
+                connection.execute(grouped.replace("{rows}", rows))
+                for part in on_disk:  # how, and why, among what was repaired
+                    _note(result.repaired, LINE_BY_LINE, part.verify().rows - unreadable[str(part.path)],
+                          f"{part.origin}: {problem}")
+                on_disk = []  # read already: nothing set aside to read again
+            for name in ("sor_lines", *(f"sor_loaded_{index}" for index in range(len(batch)))):
+                connection.unregister(name)
             if on_disk and batch[0].kind != "parquet":
                 fallback, unreadable = _duckdb_fallback(connection, on_disk, result)
                 if fallback is not None:
