@@ -260,12 +260,40 @@ def test_polars_reads_the_clean_parts_and_both_readings_agree(tmp_path, monkeypa
     assert with_polars[1] == provenance
 
 
+def test_a_quoted_empty_field_reads_as_an_unquoted_one(tmp_path, monkeypatch):
+    """DuckDB reads an empty field as NULL, quoted ("") or not; polars reads "" as empty text.
+    Rows without uuid or platform, written both ways, give the same groups and examples in
+    both readings."""
+    frame = day_frame(dt.date(2025, 7, 2), 30, seed=1, rates=Rates(0, 0, 0, 0))
+    frame.loc[[3, 4, 5, 6], "platform_name"] = ""
+    frame.loc[[7, 8], "uuid"] = ""
+    lines = php_csv(frame).split("\n")
+    for row, column in ((4, "platform_name"), (6, "platform_name"), (8, "uuid")):
+        fields = next(csv.reader([lines[row]]))
+        lines[row] = ",".join('""' if name == column else sor_synth.php_field(value)
+                              for name, value in zip(frame.columns, fields))
+    path = tmp_path / "day.csv"
+    path.write_bytes(encode_part("\n".join(lines)))
+    assert polars_columns(path.read_bytes(), frame.columns.tolist(), sor_dumps._scan_file(path, path.name)) is not None
+    with_polars = _comparable(aggregate_duckdb(path))
+    _without_polars(monkeypatch)
+    table, provenance = _comparable(aggregate_duckdb(path))
+    pd.testing.assert_frame_equal(with_polars[0], table)
+    assert with_polars[1] == provenance
+    assert with_polars[1]["rejected_by_reason"]["missing platform_name"]["rows"] == 4
+    assert "day.csv: a row without uuid" in with_polars[1]["rejected_by_reason"]["malformed uuid"]["examples"]
+
+
 def _short(lines: list[str]) -> None:
     lines[3] = lines[3].rsplit(",", 1)[0]
 
 
 def _long(lines: list[str]) -> None:
     lines[3] += ",extra"
+
+
+def _longer(lines: list[str]) -> None:
+    lines[3] += ",,extra"  # the first extra field empty
 
 
 def _empty_last(lines: list[str]) -> None:
@@ -285,9 +313,9 @@ def _carriage_return(lines: list[str]) -> None:
 
 
 @pytest.mark.parametrize("facts, damage", [
-    (None, _short), (None, _long), (None, _empty_last), (None, _unbalanced), (None, _empty_line),
+    (None, _short), (None, _long), (None, _longer), (None, _empty_last), (None, _unbalanced), (None, _empty_line),
     (None, _carriage_return), ("two\nlines", None), ('say \\"hi\\"', None), ("a bad byte " + sor_synth.BAD_MARK, None),
-], ids=["short row", "long row", "empty last field", "unbalanced quote", "empty line", "carriage return",
+], ids=["short row", "long row", "row two fields long", "empty last field", "unbalanced quote", "empty line", "carriage return",
         "field across lines", "PHP escape", "invalid UTF-8"])
 def test_polars_leaves_every_part_it_could_misread_to_duckdb(facts, damage, tmp_path, monkeypatch):
     """A part polars could read otherwise than a strict RFC 4180 reading, or than PHP meant

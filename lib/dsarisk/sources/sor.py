@@ -355,15 +355,19 @@ def _duckdb_problem(error: Exception, parts: Sequence[Part]) -> str:
     return problem
 
 
+BEYOND = 8  # columns past the header polars reads: a field in any of them makes a row too wide
+
+
 def polars_columns(data: bytes, columns: list[str], check: PartCheck) -> Any:
     """The columns the SQL reads (:data:`READ_COLUMNS`) of a plain CSV part, read by polars as
     an Arrow table; None, leaving the part to DuckDB's CSV reader and its PHP-aware fallback,
     unless the part is one PHP could have written and a strict RFC 4180 reading takes whole:
     valid UTF-8, no PHP escape, no carriage return, as many rows as lines, and every row
     exactly as wide as the header. Polars does not say a row's width (it pads a short row and
-    ignores fields past the columns it reads), so the part is read as one column wider than its
-    header, a column only a wide row fills, and a row whose last column is empty, as none in
-    real dumps is, counts as short. Empty fields are NULL, as DuckDB reads them.
+    ignores fields past the columns it reads), so the part is read :data:`BEYOND` columns wider
+    than its header, columns only a too-wide row fills (a row wider still, whose first eight
+    extra fields are all empty, is not seen), and a row whose last column is empty, as none
+    in real dumps is, counts as short. Empty fields, quoted or not, are NULL, as DuckDB reads them.
 
     A quote that PHP would never write where it stands (inside an unquoted value, or text
     right after a closing quote) is not looked for: checking every quote costs more than
@@ -375,21 +379,23 @@ def polars_columns(data: bytes, columns: list[str], check: PartCheck) -> Any:
         return None  # (polars would refuse the invalid UTF-8 itself: a read spared)
     import polars as pl
 
-    names = [f"column_{number}" for number in range(1, len(columns) + 2)]  # polars' names, and one more
+    names = [f"column_{number}" for number in range(1, len(columns) + BEYOND + 1)]  # polars' own names
     named: dict[str, str] = {}
     for name, column in zip(names, columns):
         named.setdefault(column, name)
     wanted = [column for column in READ_COLUMNS if column in named]
-    last, beyond = names[len(columns) - 1], names[len(columns)]
+    last, beyond = names[len(columns) - 1], names[len(columns):]
     try:
         frame = pl.read_csv(data, has_header=False, skip_rows=1, schema=dict.fromkeys(names, pl.String),
                             missing_columns="insert", quote_char='"', raise_if_empty=True,
-                            columns=list(dict.fromkeys([*(named[column] for column in wanted), last, beyond])))
+                            columns=list(dict.fromkeys([*(named[column] for column in wanted), last, *beyond])))
     except (pl.exceptions.PolarsError, pl.exceptions.PanicException):  # malformed: DuckDB says how
         return None
-    if frame.height != check.rows or frame[last].null_count() or frame[beyond].null_count() != frame.height:
+    if (frame.height != check.rows or frame[last].null_count()
+            or any(frame[name].null_count() != frame.height for name in beyond)):
         return None
-    return (frame.select([pl.col(named[column]).alias(column) for column in wanted])
+    return (frame.select([pl.when(pl.col(named[column]) != "").then(pl.col(named[column])).alias(column)
+                          for column in wanted])  # a quoted empty field ("") too is NULL
             .to_arrow(compat_level=pl.CompatLevel.newest()))
 
 
