@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -490,6 +491,71 @@ def test_truncated_zip_names_the_file(dump, tmp_path):
     broken.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
     with pytest.raises(SorError, match=rf"{broken.name}.*truncated or corrupt archive"):
         aggregate_duckdb(broken)
+
+
+@pytest.mark.parametrize("cut", ["half", "after an inner zip"])
+def test_a_truncated_nested_dump_is_never_read_as_one_of_its_inner_zips(tmp_path, cut):
+    """zipfile takes the last end record it finds: in a truncated daily dump, an inner zip's.
+    Cut anywhere, even right after an inner zip, the dump stops the run named (before, half a
+    dump was read as a "zipped csv" of a third of its rows, silently)."""
+    synthesize(tmp_path / "whole", rows=3_000, days=1, part_rows=500, inner_rows=1_000, rates=Rates(0, 0, 0, 0))
+    source, = (tmp_path / "whole").glob("*.zip")
+    data = source.read_bytes()
+    with zipfile.ZipFile(source) as outer:
+        second = outer.infolist()[1]
+    end = len(data) // 2 if cut == "half" else second.header_offset  # the first inner zip ends there
+    broken = tmp_path / source.name
+    broken.write_bytes(data[:end])
+    with pytest.raises(SorError, match=rf"{broken.name}: truncated or corrupt archive"):
+        aggregate_duckdb(broken)
+
+
+def _patched(raw: bytearray, at: int, value: int | Callable[[int], int], size: str = "<H") -> None:
+    """Set the field of a zip header at ``at`` to ``value`` (or to ``value`` of it)."""
+    struct.pack_into(size, raw, at, value(struct.unpack_from(size, raw, at)[0]) if callable(value) else value)
+
+
+LOCAL, ENTRY = b"PK\x03\x04", b"PK\x01\x02"  # a member's local header, its directory entry
+
+
+def test_encrypted_or_unknown_compression_members_are_named_not_crashed_on(tmp_path):
+    part = encode_part(php_csv(day_frame(dt.date(2025, 7, 2), 10, seed=1, rates=Rates(0, 0, 0, 0))))
+    with zipfile.ZipFile(tmp_path / "enc.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("a.csv", part)
+    raw = bytearray((tmp_path / "enc.zip").read_bytes())
+    _patched(raw, raw.find(LOCAL) + 6, lambda flags: flags | 1)
+    _patched(raw, raw.find(ENTRY) + 8, lambda flags: flags | 1)
+    (tmp_path / "enc.zip").write_bytes(raw)
+    with pytest.raises(SorError, match=r"enc.zip!a.csv: an encrypted member is not read"):
+        aggregate_duckdb(tmp_path / "enc.zip")
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("a.csv", part)
+    with zipfile.ZipFile(tmp_path / "nested.zip", "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("x.csv.zip", inner.getvalue())
+    raw = bytearray((tmp_path / "nested.zip").read_bytes())
+    _patched(raw, raw.find(LOCAL) + 8, 99)
+    _patched(raw, raw.rfind(ENTRY) + 10, 99)  # the outer directory comes after the inner zip's
+    (tmp_path / "nested.zip").write_bytes(raw)
+    with pytest.raises(SorError, match=r"nested.zip!x.csv.zip: compression method 99 is not read"):
+        aggregate_duckdb(tmp_path / "nested.zip")
+
+
+def test_a_directory_overstating_a_members_size_is_refused_before_reading(tmp_path):
+    """The directory says a part holds far more stored bytes than lie before the next member:
+    refused before anything is read (before, the bytes of what followed were read into memory,
+    and the run went on)."""
+    path = tmp_path / "d.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("a.csv"), encode_part(php_csv(day_frame(
+            dt.date(2025, 7, 2), 50, seed=1, rates=Rates(0, 0, 0, 0)))), compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr(zipfile.ZipInfo("zz.bin"), bytes(1 << 20))
+    raw = bytearray(path.read_bytes())
+    _patched(raw, raw.find(ENTRY) + 20, lambda size: size + (1 << 20), "<I")
+    path.write_bytes(raw)
+    with pytest.raises(SorError, match=r"d.zip!a.csv: truncated or corrupt archive \(the directory says the member "
+                                       r"holds [0-9,]+ bytes, [0-9,]+ more than there is room for\)"):
+        aggregate_duckdb(path)
 
 
 def test_missing_column_names_file_and_column(tmp_path):

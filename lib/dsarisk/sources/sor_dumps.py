@@ -230,13 +230,19 @@ def _member_data(handle: BinaryIO, size: int, inflater: Any, origin: str) -> Ite
             chunk = inflater.unconsumed_tail
 
 
-def _open_member(handle: BinaryIO, info: zipfile.ZipInfo, origin: str) -> None:
-    """Move ``handle`` to the first stored byte of the member ``info``."""
+def _open_member(handle: BinaryIO, info: zipfile.ZipInfo, bound: int, origin: str) -> None:
+    """Move ``handle`` to the first stored byte of the member ``info``, whose stored bytes must
+    end by ``bound`` (where the next member or the directory starts: a directory that
+    overstates a member's size would have it read into what follows)."""
     handle.seek(info.header_offset)
     signature, name_length, extra_length = LOCAL_HEADER.unpack(handle.read(LOCAL_HEADER.size))
     if signature != b"PK\x03\x04":
         raise SorError("truncated or corrupt archive (bad local header)", file=origin)
-    handle.seek(info.header_offset + LOCAL_HEADER.size + name_length + extra_length)
+    start = info.header_offset + LOCAL_HEADER.size + name_length + extra_length
+    if start + info.compress_size > bound:
+        raise SorError(f"truncated or corrupt archive (the directory says the member holds {info.compress_size:,} "
+                       f"bytes, {start + info.compress_size - bound:,} more than there is room for)", file=origin)
+    handle.seek(start)
 
 
 def _held_against(info: zipfile.ZipInfo, crc: int, length: int, complete: bool, origin: str) -> None:
@@ -250,12 +256,17 @@ def _inflater(info: zipfile.ZipInfo) -> Any:
     return zlib_ng.decompressobj(-zlib_ng.MAX_WBITS) if info.compress_type == zipfile.ZIP_DEFLATED else None
 
 
-def _extract(source: Path, info: zipfile.ZipInfo, target: Path, origin: str) -> PartCheck:
+def _inflated_whole(inflater: Any) -> bool:
+    """Whether the deflate stream ended, and with the member's last stored byte."""
+    return inflater is None or (inflater.eof and not inflater.unused_data)
+
+
+def _extract(source: Path, info: zipfile.ZipInfo, bound: int, target: Path, origin: str) -> PartCheck:
     """Write a deflated or stored member of the archive ``source`` to ``target`` as plain CSV,
     a few MB at a time, holding its CRC-32 and size against the archive's directory, and scan it."""
     scanner, crc, length, inflater = _Scanner(), 0, 0, _inflater(info)
     with _archive_errors(origin, OSError), source.open("rb") as handle, target.open("wb") as out:
-        _open_member(handle, info, origin)
+        _open_member(handle, info, bound, origin)
         for data in _member_data(handle, info.compress_size, inflater, origin):
             length += len(data)
             if length > info.file_size:
@@ -263,21 +274,21 @@ def _extract(source: Path, info: zipfile.ZipInfo, target: Path, origin: str) -> 
             out.write(data)
             crc = zlib_ng.crc32(data, crc)
             scanner.add(data)
-    _held_against(info, crc, length, inflater is None or inflater.eof, origin)
+    _held_against(info, crc, length, _inflated_whole(inflater), origin)
     return scanner.finish()
 
 
-def _inflate(source: Path, info: zipfile.ZipInfo, origin: str) -> tuple[bytes, PartCheck]:
+def _inflate(source: Path, info: zipfile.ZipInfo, bound: int, origin: str) -> tuple[bytes, PartCheck]:
     """A deflated or stored member of the archive ``source`` inflated in memory in one piece
     (never more than the directory's size and one byte), held against the directory, and its scan."""
     inflater = _inflater(info)
     with _archive_errors(origin, OSError), source.open("rb") as handle:
-        _open_member(handle, info, origin)
+        _open_member(handle, info, bound, origin)
         stored = handle.read(info.compress_size)
         if len(stored) < info.compress_size:
             raise SorError("truncated or corrupt archive (a member ends early)", file=origin)
         data = inflater.decompress(stored, info.file_size + 1) if inflater is not None else stored
-    _held_against(info, zlib_ng.crc32(data), len(data), inflater is None or inflater.eof, origin)
+    _held_against(info, zlib_ng.crc32(data), len(data), _inflated_whole(inflater), origin)
     scanner = _Scanner()
     for start in range(0, len(data), CHUNK):
         scanner.add(data[start:start + CHUNK])
@@ -303,12 +314,12 @@ def _scanned(path: Path, origin: str, columns: list[str], load: Loader | None) -
     return replace(found, loaded=load(data, columns, found))
 
 
-def _loaded(source: Path, info: zipfile.ZipInfo, target: Path, origin: str, columns: list[str],
+def _loaded(source: Path, info: zipfile.ZipInfo, bound: int, target: Path, origin: str, columns: list[str],
             load: Loader) -> PartCheck:
     """Inflate a part in memory and hand it to the loader; the part reaches the disk (``target``)
     only when the loader leaves it to the engine (writing and reading back a plain copy costs
     more than inflating it)."""
-    data, found = _inflate(source, info, origin)
+    data, found = _inflate(source, info, bound, origin)
     loaded = load(data, columns, found)
     if loaded is None:
         with _archive_errors(origin, OSError):
@@ -348,13 +359,49 @@ class _RemovedWhenRead:
         self._ended()
 
 
+END_RECORD = b"PK\x05\x06"
+
+
+def _whole_archive(path: Path, origin: str) -> zipfile.ZipFile:
+    """The zip archive ``path``, opened once known whole: its end record at its end and its
+    first member at its start. (zipfile takes the last end record it finds: in a truncated
+    daily dump, that of an inner zip stored in it, which it would then read as the dump.)"""
+    with _archive_errors(origin, OSError):
+        archive = zipfile.ZipFile(path)
+        with path.open("rb") as handle:
+            handle.seek(max(path.stat().st_size - len(END_RECORD) - 18 - len(archive.comment), 0))
+            at_end = handle.read(len(END_RECORD)) == END_RECORD
+    if not at_end or min((info.header_offset for info in archive.infolist()), default=0) != 0:
+        archive.close()
+        raise SorError("truncated or corrupt archive (its end is not where its directory says)", file=origin)
+    return archive
+
+
+def _bounds(archive: zipfile.ZipFile) -> dict[int, int]:
+    """Where each member's stored bytes must end, by its header's offset: where the next
+    member, or the directory, starts."""
+    starts = sorted({info.header_offset for info in archive.infolist()}) + [archive.start_dir]
+    return dict(zip(starts, starts[1:]))
+
+
+def _member_checked(info: zipfile.ZipInfo, name: str) -> None:
+    if info.flag_bits & 0x1:
+        raise SorError("an encrypted member is not read (the Commission's dumps are not encrypted)", file=name)
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise SorError(f"compression method {info.compress_type} is not read (the Commission's dumps "
+                       "are deflated or stored)", file=name)
+
+
 def _zip_parts(archive: zipfile.ZipFile, source: Path, origin: str, workdir: Path, record: FileRecord,
                pool: Executor, load: Loader | None) -> Iterator[Part]:
     """The CSV parts of ``archive`` (the file ``source``), each queued for extraction."""
     # several files' parts can wait on disk at once: their extracted names must not collide
     prefix = hashlib.sha1(origin.encode()).hexdigest()[:12]
+    bounds = _bounds(archive)
     for info in archive.infolist():
         name = f"{origin}!{info.filename}"
+        if info.filename.endswith((".csv.zip", ".csv")):
+            _member_checked(info, name)
         if info.filename.endswith(".csv.zip"):
             spool = workdir / f"{prefix}-{record.parts:06d}.zip"
             removal = _RemovedWhenRead(spool)
@@ -362,25 +409,22 @@ def _zip_parts(archive: zipfile.ZipFile, source: Path, origin: str, workdir: Pat
                 with _archive_errors(name, OSError):
                     with archive.open(info) as stream, spool.open("wb") as out:
                         shutil.copyfileobj(stream, out, CHUNK)
-                    inner = zipfile.ZipFile(spool)
-                with inner:
+                with _whole_archive(spool, name) as inner:
                     for part in _zip_parts(inner, spool, name, workdir, record, pool, load):
                         removal.track(part.check)
                         yield part
             finally:
                 removal.close()
         elif info.filename.endswith(".csv"):
-            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                raise SorError(f"compression method {info.compress_type} is not read (the Commission's dumps "
-                               "are deflated or stored)", file=name)
             with _archive_errors(name, OSError), archive.open(info) as stream:
                 columns = _header(stream.readline())
             target = workdir / f"{prefix}-{record.parts:06d}.csv"
             record.parts += 1
+            bound = bounds[info.header_offset]
             if load is not None and info.file_size <= IN_MEMORY:
-                check = pool.submit(_loaded, source, info, target, name, columns, load)
+                check = pool.submit(_loaded, source, info, bound, target, name, columns, load)
             else:
-                check = pool.submit(_extract, source, info, target, name)
+                check = pool.submit(_extract, source, info, bound, target, name)
             yield Part(name, target, columns, record, extracted=True, check=check)
 
 
@@ -402,9 +446,7 @@ def iter_parts(files: Sequence[Path], workdir: Path, pool: Executor, digests: Ma
             record.layout, record.parts = "parquet", 1
             yield Part(path.name, path, columns, record, kind="parquet")
         elif path.name.endswith(".zip"):
-            with _archive_errors(path, OSError):
-                archive = zipfile.ZipFile(path)
-            with archive:
+            with _whole_archive(path, path.name) as archive:
                 record.layout = ("nested zip" if any(m.endswith(".csv.zip") for m in archive.namelist())
                                  else "zipped csv")
                 yield from _zip_parts(archive, path, path.name, workdir, record, pool, load)
