@@ -485,6 +485,24 @@ def test_a_part_duckdb_cannot_read_is_read_line_by_line_not_lost(tmp_path):
     assert entry["examples"] == ["day.csv: Invalid Input Error: The CSV Parser state machine reached an invalid state."]
 
 
+@pytest.mark.parametrize("facts", ['say \\"hi\\" ' + "long text " * 2_000, "x" * 2_100_000],
+                         ids=["PHP escape in a 20 KB row", "a 2 MB field"])
+def test_long_rows_duckdb_sets_aside_are_read_whole(facts, tmp_path, monkeypatch):
+    """A row DuckDB sets aside is read again from the part's file, whole: DuckDB's own copy of
+    it stops at 10,000 characters, and it sets aside any line over 2,000,000 bytes (before,
+    both were lost as unreadable). Polars, when it reads the part, agrees."""
+    frame = day_frame(dt.date(2025, 7, 2), 30, seed=1, rates=Rates(0, 0, 0, 0))
+    frame.loc[3, "decision_facts"] = facts
+    path = _write(tmp_path / "day.csv", frame)
+    readings = [_comparable(aggregate_duckdb(path))]
+    _without_polars(monkeypatch)
+    readings.append(_comparable(aggregate_duckdb(path)))
+    for _, provenance in readings:
+        assert (provenance["rows_aggregated"] + provenance["rows_filtered_out"], provenance["rejected_by_reason"]) == (
+            30, {})
+    pd.testing.assert_frame_equal(readings[0][0], readings[1][0])
+
+
 def test_truncated_zip_names_the_file(dump, tmp_path):
     source = dump / "sor-global-2025-06-29-full.zip"
     broken = tmp_path / source.name

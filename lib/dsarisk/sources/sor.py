@@ -466,42 +466,20 @@ def _check_part(result: FileResult, part: Part, read: int) -> None:
     _unreadable(result, part.origin, LOST, check.rows - read, f"line count {check.rows:,}, rows read {read:,}")
 
 
-def _duckdb_fallback(connection: Any, batch: Sequence[Part], result: FileResult) -> tuple[pd.DataFrame | None,
-                                                                                           dict[str, int]]:
-    """The rows DuckDB set aside, read the way PHP wrote them (:func:`php_fields`): those read
-    are returned as a frame of text columns, those that cannot be are counted as rejected
-    (and returned per part path)."""
-    origins = {str(part.path): part.origin for part in batch}
-    found = connection.execute(
-        "SELECT s.file_path, e.line, any_value(e.csv_line) "
-        "FROM sor_rejects e JOIN sor_reject_scans s USING (scan_id, file_id) GROUP BY ALL ORDER BY 1, 2").fetchall()
-    columns, rows, unreadable = batch[0].columns, [], {}
-    for path, line, text in found:
-        origin = origins.get(path, path)
-        fields, how = php_fields(text or "", len(columns))  # invalid bytes come replaced
-        if fields is None:
-            _unreadable(result, origin, UNREADABLE, 1, f"line {line}")
-            unreadable[path] = unreadable.get(path, 0) + 1
-            continue
-        if how:
-            _note(result.repaired, how, 1, f"{origin}: line {line}")
-        rows.append([*fields, path])
-    connection.execute("DROP TABLE IF EXISTS sor_rejects; DROP TABLE IF EXISTS sor_reject_scans")
-    return (pd.DataFrame(rows, columns=[*columns, "filename"]) if rows else None), unreadable
-
-
-LINE_BY_LINE = "read line by line (DuckDB's CSV reader failed on the part)"
-
-
-def _lines(part: Part, result: FileResult) -> tuple[list[list[str]], int]:
-    """Every line of a CSV part after its header, read as PHP wrote it (:func:`php_fields`),
-    for a part DuckDB's CSV reader fails on as a whole (a bare carriage return in a value, say):
-    each line is a row or an unreadable line, so the part is accounted for line by line, not
-    lost with its file. Returns the rows (with the part's path) and the unreadable lines."""
-    rows, unreadable = [], 0
+def _read_as_php(part: Part, result: FileResult, numbers: set[int] | None = None) -> tuple[list[list[str]], int]:
+    """Lines of a CSV part's file read as PHP wrote them (:func:`php_fields`): those numbered
+    ``numbers`` (the header is line 1), or every line after the header. A line read is a row
+    (with the part's path); a line that is not is counted as an unreadable row, and how many
+    is returned. Read from the file, whole: DuckDB's own copy of a line it sets aside stops at
+    10,000 characters, and a row with a long text is longer."""
+    rows, unreadable, last = [], 0, max(numbers) if numbers else None
     with part.path.open("rb") as handle:
         handle.readline()  # the header, checked already
         for number, raw in enumerate(handle, 2):  # a binary file splits on "\n" only
+            if numbers is not None and number not in numbers:
+                if last is None or number > last:
+                    break
+                continue
             line = raw.removesuffix(b"\n").removesuffix(b"\r").decode("utf-8", errors="replace")
             fields, how = php_fields(line, len(part.columns))
             if fields is None:
@@ -514,12 +492,34 @@ def _lines(part: Part, result: FileResult) -> tuple[list[list[str]], int]:
     return rows, unreadable
 
 
+def _duckdb_fallback(connection: Any, batch: Sequence[Part], result: FileResult) -> tuple[pd.DataFrame | None,
+                                                                                           dict[str, int]]:
+    """The rows DuckDB set aside, read the way PHP wrote them (:func:`_read_as_php`): those read
+    are returned as a frame of text columns, those that cannot be are counted as rejected
+    (and returned per part path)."""
+    found = connection.execute("SELECT DISTINCT s.file_path, e.line FROM sor_rejects e "
+                               "JOIN sor_reject_scans s USING (scan_id, file_id)").fetchall()
+    connection.execute("DROP TABLE IF EXISTS sor_rejects; DROP TABLE IF EXISTS sor_reject_scans")
+    numbers: dict[str, set[int]] = {}
+    for path, line in found:
+        numbers.setdefault(path, set()).add(int(line))
+    rows, unreadable = [], {}
+    for part in batch:
+        if str(part.path) in numbers:
+            read, unreadable[str(part.path)] = _read_as_php(part, result, numbers[str(part.path)])
+            rows += read
+    return (pd.DataFrame(rows, columns=[*batch[0].columns, "filename"]) if rows else None), unreadable
+
+
+LINE_BY_LINE = "read line by line (DuckDB's CSV reader failed on the part)"
+
+
 def _batch_rows(connection: Any, batch: Sequence[Part], columns: list[str],
                 line_by_line: FileResult | None = None) -> tuple[str, list[Part], dict[str, int]]:
     """SQL over the rows of a batch (the columns the SQL reads, as text, ``source_part`` and
     ``dup``): the parts polars read, as Arrow tables registered with DuckDB, and the others
     read by DuckDB itself, returned apart; or, given ``line_by_line`` (the file's result), read
-    line by line in Python (:func:`_lines`), with their unreadable lines per part path."""
+    line by line in Python (:func:`_read_as_php`), with their unreadable lines per part path."""
     wanted = [column for column in READ_COLUMNS if column in columns]
     views, on_disk, unreadable = [], [], {}
     for part in batch:
@@ -533,7 +533,7 @@ def _batch_rows(connection: Any, batch: Sequence[Part], columns: list[str],
     if on_disk and line_by_line is not None:
         rows = []
         for part in on_disk:
-            read, unreadable[str(part.path)] = _lines(part, line_by_line)
+            read, unreadable[str(part.path)] = _read_as_php(part, line_by_line)
             rows += read
         connection.register("sor_lines", pd.DataFrame(rows, columns=[*columns, "filename"], dtype=object))
         views.append(view_sql("sor_lines", wanted, part_column="filename"))

@@ -538,6 +538,8 @@ def php_fields(line: str, width: int) -> tuple[list[str] | None, str]:
     """A CSV line the way the program that wrote it means it: ``width`` fields, or None.
     PHP's escape first, then the RFC 4180 reading (a value that ends in a backslash is
     written ``...\\"`` and only the second reads it). Returns the fields and how they were read."""
+    if len(line) > csv.field_size_limit():  # a long text is a value, not an attack: we hold the line already
+        csv.field_size_limit(len(line))
     for dialect, how in ((PhpDialect, PHP_ESCAPE), (csv.excel, "")):
         try:
             fields = next(csv.reader([line], dialect), [])
