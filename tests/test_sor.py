@@ -102,6 +102,27 @@ def test_the_accounting_check_stops_a_run_that_loses_rows(dump, monkeypatch):
         aggregate_duckdb(dump / "sor-global-2025-06-29-full.zip")
 
 
+def test_the_copy_of_a_uuid_that_counts_is_the_one_in_the_earliest_part(tmp_path):
+    """Two parts read in one batch share a uuid under different platforms: the copy in the
+    first part counts, in every run (before, which copy counted varied from run to run)."""
+    first = day_frame(dt.date(2025, 7, 2), 20, seed=1, rates=Rates(0, 0, 0, 0))
+    second = day_frame(dt.date(2025, 7, 2), 20, seed=2, rates=Rates(0, 0, 0, 0))
+    second.loc[0, "uuid"] = first.loc[5, "uuid"]
+    first.loc[5, "platform_name"], second.loc[0, "platform_name"] = "Platform A", "Platform B"
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w", zipfile.ZIP_DEFLATED) as archive:
+        for index, frame in enumerate((first, second)):
+            archive.writestr(f"d-00000-{index:05d}.csv", encode_part(php_csv(frame)))
+    with zipfile.ZipFile(tmp_path / "d.zip", "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("d-00000.csv.zip", inner.getvalue())
+    for _ in range(5):
+        result = aggregate_duckdb(tmp_path / "d.zip")
+        platforms = result.table.groupby("platform")["statements"].sum()
+        assert (platforms.get("Platform A", 0), platforms.get("Platform B", 0)) == (1, 0)
+        assert result.provenance["duplicate_examples"] == [
+            f"d.zip!d-00000.csv.zip!d-00000-00001.csv: uuid {first.loc[5, 'uuid']}"]
+
+
 def test_a_row_without_platform_is_rejected_not_lost(tmp_path):
     frame = day_frame(dt.date(2024, 3, 14), 40, seed=2, rates=Rates(0, 0, 0, 0))
     frame.loc[3, "platform_name"] = ""

@@ -179,6 +179,14 @@ def _grouped_columns(has_territorial_scope: bool) -> str:
     return ", ".join(["source_part", "platform_name", "application_date", *scope, *GROUPED])
 
 
+def first_copy_order(has_territorial_scope: bool) -> str:
+    """SQL ORDER BY keys of the rows of a file deciding which copy of a uuid counts, the others
+    being duplicates: the copy in the earliest part, and within a part the first by its grouped
+    values, NULL first, so that every run and engine keeps the same copy (a part's rows are
+    grouped before its duplicates are found: their line order is gone)."""
+    return ", ".join(f"{column} NULLS FIRST" for column in _grouped_columns(has_territorial_scope).split(", "))
+
+
 def inner_sql(*, has_territorial_scope: bool, table: str, ids: str = "") -> str:
     """First step, over the rows: each row's uuid checked (``row_reason``) and the rows counted
     per part and grouped columns; rows marked ``dup`` (a uuid seen before) are counted apart.
@@ -552,7 +560,8 @@ def _duckdb_file(connection: Any, parts: Iterable[Part], filters: Filters, recor
     ids = "list(TRY_CAST(uuid AS UUID)) AS ids"
     for batch in batches(parts, batch_parts):
         columns, scope = batch[0].columns, "territorial_scope" in batch[0].columns
-        grouped = ("CREATE OR REPLACE TEMP TABLE sor_groups AS SELECT row_number() OVER () AS gid, * FROM ("
+        order = f"ORDER BY {first_copy_order(scope)}"  # which copy of a uuid counts
+        grouped = (f"CREATE OR REPLACE TEMP TABLE sor_groups AS SELECT row_number() OVER ({order}) AS gid, * FROM ("
                    + inner_sql(has_territorial_scope=scope, ids=ids, table="{rows}") + ")")
         try:
             rows, on_disk, unreadable = _batch_rows(connection, batch, columns)
@@ -576,7 +585,7 @@ def _duckdb_file(connection: Any, parts: Iterable[Part], filters: Filters, recor
                 if fallback is not None:
                     connection.register("sor_fallback", fallback)
                     connection.execute("INSERT INTO sor_groups SELECT (SELECT coalesce(max(gid), 0) FROM sor_groups) "
-                                       "+ row_number() OVER (), * FROM (" + inner_sql(
+                                       f"+ row_number() OVER ({order}), * FROM (" + inner_sql(
                                            has_territorial_scope=scope, ids=ids,
                                            table="(" + view_sql("sor_fallback", columns, part_column="filename") + ")")
                                        + ")")
@@ -680,8 +689,10 @@ def _spark_part(session: Any, part: Part, result: FileResult) -> tuple[Any, int]
     return good.withColumn("source_part", F.lit(part.origin)), unreadable
 
 
-SPARK_DUPLICATE = (f"CASE WHEN regexp_like(uuid, '{UUID_PATTERN}') "
-                   "AND row_number() OVER (PARTITION BY uuid ORDER BY source_part) > 1 THEN 1 ELSE 0 END")
+def _spark_duplicate(has_territorial_scope: bool) -> str:
+    """SQL: 1 for a row whose uuid a row before it holds (:func:`first_copy_order`)."""
+    return (f"CASE WHEN regexp_like(uuid, '{UUID_PATTERN}') AND row_number() OVER (PARTITION BY uuid "
+            f"ORDER BY {first_copy_order(has_territorial_scope)}) > 1 THEN 1 ELSE 0 END")
 
 
 def spark_files(files: Sequence[Path], filters: Filters = Filters(), *, spark: Any = None,
@@ -710,9 +721,9 @@ def spark_files(files: Sequence[Path], filters: Filters = Filters(), *, spark: A
                 union = union.unionByName(frame)
             union.createOrReplaceTempView("sor_source")
             columns = read[0].columns
-            session.sql(view_sql("sor_source", columns, part_column="source_part", dup=SPARK_DUPLICATE)
-                        ).createOrReplaceTempView("sor_rows")
             scope = "territorial_scope" in columns
+            session.sql(view_sql("sor_source", columns, part_column="source_part", dup=_spark_duplicate(scope))
+                        ).createOrReplaceTempView("sor_rows")
             inner = session.sql(inner_sql(has_territorial_scope=scope, table="sor_rows")).cache()
             inner.createOrReplaceTempView("sor_groups")
             per_part = {row[0]: int(row[1]) for row in inner.groupBy("source_part").agg(
@@ -721,7 +732,8 @@ def spark_files(files: Sequence[Path], filters: Filters = Filters(), *, spark: A
             for part in read:
                 _check_part(result, part, per_part.get(part.origin, 0) + unreadable[part.origin])
             duplicates = session.sql("SELECT source_part, uuid FROM (SELECT source_part, uuid, "
-                                     f"{SPARK_DUPLICATE} AS dup FROM sor_source) WHERE dup = 1 ORDER BY uuid LIMIT 3")
+                                     f"{_spark_duplicate(scope)} AS dup FROM sor_source) WHERE dup = 1 ORDER BY uuid "
+                                     "LIMIT 3")
             result.duplicate_examples = [f"{row['source_part']}: uuid {row['uuid']}" for row in duplicates.collect()]
             groups = _collect(session.sql(outer_sql(record.schema_version, filters, has_territorial_scope=scope)))
             result.groups = pd.concat([result.groups, groups.assign(origin=groups["source_part"])], ignore_index=True)
