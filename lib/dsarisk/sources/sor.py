@@ -396,14 +396,14 @@ def polars_columns(data: bytes, columns: list[str], check: PartCheck) -> Any:
     try:
         frame = pl.read_csv(data, has_header=False, skip_rows=1, schema=dict.fromkeys(names, pl.String),
                             missing_columns="insert", quote_char='"', raise_if_empty=True,
+                            null_values=[""],  # a quoted empty field ("") too, as DuckDB reads it
                             columns=list(dict.fromkeys([*(named[column] for column in wanted), last, *beyond])))
     except (pl.exceptions.PolarsError, pl.exceptions.PanicException):  # malformed: DuckDB says how
         return None
     if (frame.height != check.rows or frame[last].null_count()
             or any(frame[name].null_count() != frame.height for name in beyond)):
         return None
-    return (frame.select([pl.when(pl.col(named[column]) != "").then(pl.col(named[column])).alias(column)
-                          for column in wanted])  # a quoted empty field ("") too is NULL
+    return (frame.select([pl.col(named[column]).alias(column) for column in wanted])
             .to_arrow(compat_level=pl.CompatLevel.newest()))
 
 
