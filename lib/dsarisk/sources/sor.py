@@ -429,17 +429,12 @@ def duckdb_source(files: Sequence[Path], columns: Sequence[str], *, kind: str = 
 
 DEDUPLICATE = """
 CREATE OR REPLACE TEMP TABLE sor_ids AS SELECT gid, unnest(ids) AS id FROM sor_groups;
-CREATE OR REPLACE TEMP TABLE sor_earlier AS SELECT DISTINCT b.id FROM sor_ids b JOIN sor_seen s ON b.id = s.id;
 CREATE OR REPLACE TEMP TABLE sor_repeats AS
-  WITH candidates AS (SELECT id FROM sor_ids WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1
-                      UNION SELECT id FROM sor_earlier),
-  occurrences AS (SELECT b.gid, b.id, row_number() OVER (PARTITION BY b.id ORDER BY b.gid) AS nth,
-                         e.id IS NOT NULL AS earlier
-                  FROM sor_ids b JOIN candidates c ON b.id = c.id LEFT JOIN sor_earlier e ON b.id = e.id)
-  SELECT gid, id FROM occurrences WHERE earlier OR nth > 1;
+  SELECT gid, id FROM (SELECT gid, id, row_number() OVER (PARTITION BY id ORDER BY gid) AS nth FROM sor_ids
+                       WHERE id IN (SELECT id FROM sor_ids WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1))
+  WHERE nth > 1;
 UPDATE sor_groups SET statements = sor_groups.statements - r.n, duplicates = sor_groups.duplicates + r.n
   FROM (SELECT gid, count(*) AS n FROM sor_repeats GROUP BY gid) r WHERE sor_groups.gid = r.gid;
-INSERT INTO sor_seen SELECT id FROM sor_ids WHERE id IS NOT NULL;
 """
 
 
@@ -553,27 +548,38 @@ def _batch_rows(connection: Any, batch: Sequence[Part], columns: list[str],
 
 def _duckdb_file(connection: Any, parts: Iterable[Part], filters: Filters, record: FileRecord,
                  batch_parts: int) -> FileResult:
+    """One file's result: its parts grouped batch by batch into ``sor_groups`` (``gid`` in the
+    order of :func:`first_copy_order`, batch after batch), then its duplicates found once over
+    the whole file's uuids and its groups checked and counted."""
     import duckdb
 
     result = FileResult(record, pd.DataFrame(), engine_version("duckdb"))
-    connection.execute("CREATE OR REPLACE TEMP TABLE sor_seen (id UUID)")
-    ids = "list(TRY_CAST(uuid AS UUID)) AS ids"
+    ids, origins, scope = "list(TRY_CAST(uuid AS UUID)) AS ids", {}, False
+    connection.execute("DROP TABLE IF EXISTS sor_groups")
     for batch in batches(parts, batch_parts):
         columns, scope = batch[0].columns, "territorial_scope" in batch[0].columns
-        order = f"ORDER BY {first_copy_order(scope)}"  # which copy of a uuid counts
-        grouped = (f"CREATE OR REPLACE TEMP TABLE sor_groups AS SELECT row_number() OVER ({order}) AS gid, * FROM ("
-                   + inner_sql(has_territorial_scope=scope, ids=ids, table="{rows}") + ")")
+        origins.update({str(part.path): part.origin for part in batch})
+
+        def add(rows: str) -> None:  # the batch's groups, numbered after those of the batches before
+            first = not connection.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'sor_groups'"
+                                           ).fetchone()[0]
+            connection.execute(
+                ("CREATE TEMP TABLE sor_groups AS SELECT 0" if first else
+                 "INSERT INTO sor_groups SELECT (SELECT coalesce(max(gid), 0) FROM sor_groups)")
+                + f" + row_number() OVER (ORDER BY {first_copy_order(scope)}) AS gid, * FROM ("
+                + inner_sql(has_territorial_scope=scope, ids=ids, table=rows) + ")")
+
         try:
             rows, on_disk, unreadable = _batch_rows(connection, batch, columns)
             try:
-                connection.execute(grouped.replace("{rows}", rows))
+                add(rows)
             except duckdb.Error as exc:
                 if not on_disk or on_disk[0].kind == "parquet":
                     raise
                 problem = _duckdb_problem(exc, on_disk)
                 connection.execute("DROP TABLE IF EXISTS sor_rejects; DROP TABLE IF EXISTS sor_reject_scans")
                 rows, on_disk, unreadable = _batch_rows(connection, batch, columns, line_by_line=result)
-                connection.execute(grouped.replace("{rows}", rows))
+                add(rows)
                 for part in on_disk:  # how, and why, among what was repaired
                     _note(result.repaired, LINE_BY_LINE, part.verify().rows - unreadable[str(part.path)],
                           f"{part.origin}: {problem}")
@@ -584,39 +590,27 @@ def _duckdb_file(connection: Any, parts: Iterable[Part], filters: Filters, recor
                 fallback, unreadable = _duckdb_fallback(connection, on_disk, result)
                 if fallback is not None:
                     connection.register("sor_fallback", fallback)
-                    connection.execute("INSERT INTO sor_groups SELECT (SELECT coalesce(max(gid), 0) FROM sor_groups) "
-                                       f"+ row_number() OVER ({order}), * FROM (" + inner_sql(
-                                           has_territorial_scope=scope, ids=ids,
-                                           table="(" + view_sql("sor_fallback", columns, part_column="filename") + ")")
-                                       + ")")
+                    add("(" + view_sql("sor_fallback", columns, part_column="filename") + ")")
                     connection.unregister("sor_fallback")
-            read = dict(connection.execute("SELECT source_part, SUM(statements) FROM sor_groups GROUP BY 1").fetchall())
-            record.rows_read += sum(int(n) for n in read.values())
-            for part in batch:
-                _check_part(result, part, int(read.get(str(part.path), 0)) + unreadable.get(str(part.path), 0))
-            connection.execute(DEDUPLICATE)
-            for gid, uuid in connection.execute("SELECT gid, CAST(id AS VARCHAR) FROM sor_repeats ORDER BY id LIMIT 3"
-                                                ).fetchall():
-                source = connection.execute("SELECT source_part FROM sor_groups WHERE gid = ?", [gid]).fetchone()[0]
-                if len(result.duplicate_examples) < MAX_EXAMPLES:
-                    result.duplicate_examples.append(f"{source}: uuid {uuid}")
-            groups = connection.execute(outer_sql(record.schema_version, filters, has_territorial_scope=scope)).df()
+            read = dict(connection.execute(
+                f"SELECT source_part, SUM(statements) FROM sor_groups WHERE source_part IN "
+                f"({_quoted(str(part.path) for part in batch)}) GROUP BY 1").fetchall())
         except duckdb.Error as exc:
             culprit = next((part for part in batch if f"file = {part.path}" in str(exc)), batch[0])
             raise SorError(f"unreadable ({_duckdb_problem(exc, batch)})", file=culprit.origin) from None
-        origins = {str(part.path): part.origin for part in batch}
-        result.duplicate_examples = [_replace_paths(example, origins) for example in result.duplicate_examples]
-        result.groups = pd.concat([result.groups, groups.assign(origin=groups["source_part"].map(origins))],
-                                  ignore_index=True)
+        record.rows_read += sum(int(n) for n in read.values())
         for part in batch:
+            _check_part(result, part, int(read.get(str(part.path), 0)) + unreadable.get(str(part.path), 0))
             part.release()
+    connection.execute(DEDUPLICATE)
+    for source, uuid in connection.execute(
+            "SELECT g.source_part, CAST(r.id AS VARCHAR) FROM sor_repeats r JOIN sor_groups g USING (gid) "
+            f"ORDER BY r.id LIMIT {MAX_EXAMPLES}").fetchall():
+        result.duplicate_examples.append(f"{origins.get(source, source)}: uuid {uuid}")
+    groups = connection.execute(outer_sql(record.schema_version, filters, has_territorial_scope=scope)).df()
+    result.groups = pd.concat([result.groups, groups.assign(origin=groups["source_part"].map(origins))],
+                              ignore_index=True)
     return result
-
-
-def _replace_paths(text: str, origins: dict[str, str]) -> str:
-    for path, origin in origins.items():
-        text = text.replace(path, origin)
-    return text
 
 
 def _duckdb_connection(memory_limit: str, threads: int | None) -> Any:
