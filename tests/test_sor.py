@@ -735,6 +735,20 @@ def test_spark_runs_the_same_sql_with_the_same_result(dump):
     assert spark.provenance["engine"].startswith("spark")
 
 
+@SPARK
+def test_spark_reads_a_part_with_a_bare_carriage_return_line_by_line(tmp_path):
+    """Spark's CSV reader ends a line at a carriage return (31 rows from 30 lines stopped the
+    run): such a part is read line by line, and Spark counts what DuckDB counts."""
+    frame = day_frame(dt.date(2025, 7, 2), 30, seed=1, rates=Rates(0, 0, 0, 0))
+    lines = php_csv(frame).split("\n")
+    lines[5] = lines[5][:1] + "\r" + lines[5][1:]
+    (tmp_path / "day.csv").write_bytes(encode_part("\n".join(lines)))
+    spark, duck = aggregate_spark(tmp_path), aggregate_duckdb(tmp_path)
+    pd.testing.assert_frame_equal(spark.table, duck.table)
+    assert spark.provenance["rejected_by_reason"] == duck.provenance["rejected_by_reason"]
+    assert spark.provenance["repaired_by_reason"] == {sor.SPARK_LINE_BY_LINE: {"rows": 29, "examples": ["day.csv"]}}
+
+
 def test_transparency_database_notebook_executes(tmp_path, monkeypatch):
     import nbformat
     import papermill

@@ -652,17 +652,26 @@ def _collect(frame: Any) -> pd.DataFrame:
 CORRUPT = "_corrupt_record"
 
 
+SPARK_LINE_BY_LINE = "read line by line (a carriage return, where Spark's CSV reader ends a line)"
+
+
 def _spark_part(session: Any, part: Part, result: FileResult) -> tuple[Any, int]:
     """One part as a Spark frame of text columns with ``source_part``, and the number of its
     lines found unreadable. A CSV row that Spark's RFC 4180 reading cannot split into the
-    header's columns is read again as PHP wrote it."""
+    header's columns is read again as PHP wrote it; a part with a carriage return is read line
+    by line as PHP wrote it (:func:`_read_as_php`)."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, StructField, StructType
 
-    part.verify()  # written whole and checked before Spark reads it
+    check = part.verify()  # written whole and checked before Spark reads it
     if part.kind == "parquet":
         return session.read.parquet(str(part.path)).withColumn("source_part", F.lit(part.origin)), 0
     schema_ = StructType([StructField(c, StringType()) for c in [*part.columns, CORRUPT]])
+    if check.carriage_returns:  # where Spark's reader would end a line too: read as PHP wrote it
+        lines, unreadable = _read_as_php(part, result)
+        _note(result.repaired, SPARK_LINE_BY_LINE, len(lines), part.origin)
+        frame = session.createDataFrame([line[:-1] for line in lines], StructType(list(schema_)[:-1]))
+        return frame.withColumn("source_part", F.lit(part.origin)), unreadable
     frame = (session.read.schema(schema_).option("header", True).option("quote", '"').option("escape", '"')
              .option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT).option("enforceSchema", False)
              .csv(str(part.path))).cache()  # uncached, Spark prunes the corrupt-record column it filters on
