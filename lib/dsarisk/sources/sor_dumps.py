@@ -289,10 +289,15 @@ def _inflate(source: Path, info: zipfile.ZipInfo, bound: int, origin: str) -> tu
             raise SorError("truncated or corrupt archive (a member ends early)", file=origin)
         data = inflater.decompress(stored, info.file_size + 1) if inflater is not None else stored
     _held_against(info, zlib_ng.crc32(data), len(data), _inflated_whole(inflater), origin)
+    return data, _scan_bytes(data)
+
+
+def _scan_bytes(data: bytes) -> PartCheck:
+    """Scan a CSV part held in memory."""
     scanner = _Scanner()
     for start in range(0, len(data), CHUNK):
         scanner.add(data[start:start + CHUNK])
-    return data, scanner.finish()
+    return scanner.finish()
 
 
 def _scan_file(path: Path, origin: str) -> PartCheck:
@@ -305,12 +310,13 @@ def _scan_file(path: Path, origin: str) -> PartCheck:
 
 
 def _scanned(path: Path, origin: str, columns: list[str], load: Loader | None) -> PartCheck:
-    """Scan a plain CSV part where it lies, then hand it to the loader (when it fits in memory)."""
-    found = _scan_file(path, origin)
+    """Scan a plain CSV part where it lies or, for a loader, read it once into memory (when it
+    fits), scan it there and hand it to the loader."""
     if load is None or path.stat().st_size > IN_MEMORY:
-        return found
+        return _scan_file(path, origin)
     with _archive_errors(origin, OSError):
         data = path.read_bytes()
+    found = _scan_bytes(data)
     return replace(found, loaded=load(data, columns, found))
 
 
