@@ -15,6 +15,7 @@ import subprocess
 import sys
 import zipfile
 from collections.abc import Callable
+from unittest import mock
 from pathlib import Path
 
 import pandas as pd
@@ -215,11 +216,13 @@ def test_zipped_parts_reach_the_engine_as_plain_csv_read_once(dump, tmp_path):
     assert not any(path.parent.exists() for path in seen.values()), "the extraction folder is removed"
 
 
-@given(st.lists(st.sampled_from([b"plain text", "é€😀".encode(), b"\xff\xfe", b"\n", b"\xe2\x82"]), max_size=40),
+@given(st.lists(st.sampled_from([b"plain text", "é€😀".encode(), b"\xff\xfe", b"\n", b"\xe2\x82", b",", b"\\", b'"',
+                                  b"\r"]), max_size=40),
        st.lists(st.integers(1, 12), min_size=1, max_size=8))
-def test_lines_and_invalid_utf8_are_found_across_chunk_boundaries(pieces, cuts):
-    """The background thread's scan, fed in chunks cut anywhere (a character or a line across
-    two chunks), finds what reading the whole part line by line finds."""
+def test_the_scan_finds_what_a_line_by_line_reading_finds_across_chunk_boundaries(pieces, cuts):
+    """The background thread's scan, fed in chunks cut anywhere (a character, a line, a ``\\"``
+    or a comma and its newline across two chunks), finds what reading the whole part line by
+    line finds: lines, invalid UTF-8, PHP escapes, carriage returns, lines ending with a comma."""
     data = b"header\n" + b"".join(pieces)
     lines = data.split(b"\n")
     if data.endswith(b"\n"):
@@ -234,6 +237,28 @@ def test_lines_and_invalid_utf8_are_found_across_chunk_boundaries(pieces, cuts):
     check = scanner.finish()
     assert (check.rows, check.invalid_utf8, check.invalid_utf8_lines) == (len(lines) - 1, len(invalid),
                                                                          tuple(invalid[:3]))
+    assert check.php_escapes == sum(line.count(b'\\"') for line in lines)
+    assert check.carriage_returns == sum(line.count(b"\r") for line in lines)
+    assert check.trailing_commas == sum(line.endswith(b",") for line in lines)
+
+
+@given(st.lists(st.sampled_from([b"a,b", b"\n", b"long text " * 30, b"\xff"]), max_size=60),
+       st.integers(1, 64), st.integers(1, 300))
+def test_a_part_is_handed_on_in_pieces_that_end_with_a_line(parts, chunk, piece):
+    """However the bytes come in, the pieces put together are the part, each but the last
+    ends with a line, only the first skips the header, and the scan after the last piece is
+    that of the whole part."""
+    data = b"header\n" + b"".join(parts)
+    chunks = (data[start:start + chunk] for start in range(0, len(data), chunk))
+    with mock.patch.object(sor_dumps, "PIECE", piece):
+        handed = sor_dumps.Pieces(["header"], chunks)
+        taken = list(handed)
+    assert b"".join(data for data, _ in taken) == data
+    assert all(data.endswith(b"\n") for data, _ in taken[:-1]) and all(data for data, _ in taken)
+    assert [skip for _, skip in taken] == [1] + [0] * (len(taken) - 1)
+    whole = _Scanner()
+    whole.add(data)
+    assert handed.check == whole.finish()
 
 
 # -- polars reads clean parts for DuckDB, DuckDB's CSV reader every other ------------------
@@ -245,7 +270,12 @@ def _part_text(folder: Path, origin: str) -> str:
 
 
 def _without_polars(monkeypatch) -> None:
-    monkeypatch.setattr(sor, "polars_columns", lambda path, columns, check: None)
+    monkeypatch.setattr(sor, "polars_columns", lambda part: None)
+
+
+def _polars_read(path: Path, columns: list[str]):
+    """What polars makes of a plain CSV part, handed over as the extraction threads hand it."""
+    return polars_columns(sor_dumps.Pieces(columns, sor_dumps._file_chunks(path, path.name)))
 
 
 def _comparable(result) -> tuple[pd.DataFrame, dict]:
@@ -253,7 +283,16 @@ def _comparable(result) -> tuple[pd.DataFrame, dict]:
     return result.table, provenance
 
 
-def test_polars_reads_the_clean_parts_and_both_readings_agree(tmp_path, monkeypatch):
+@pytest.fixture(params=["whole parts", "small pieces"])
+def pieces(request, monkeypatch) -> None:
+    """Parts handed to polars whole (a test part is smaller than a piece) or in pieces of
+    about a row (rows of about 1.1 KB, pieces of 1 KB: a line longer than a piece)."""
+    if request.param == "small pieces":
+        monkeypatch.setattr(sor_dumps, "PIECE", 1024)
+        monkeypatch.setattr(sor_dumps, "CHUNK", 256)
+
+
+def test_polars_reads_the_clean_parts_and_both_readings_agree(tmp_path, monkeypatch, pieces):
     """In a dump with PHP escapes and invalid bytes in some parts, polars reads exactly the
     parts without them; the aggregate, rejections, duplicates, repairs and examples equal
     DuckDB's own reading of every part."""
@@ -296,7 +335,7 @@ def test_a_quoted_empty_field_reads_as_an_unquoted_one(tmp_path, monkeypatch):
                               for name, value in zip(frame.columns, fields))
     path = tmp_path / "day.csv"
     path.write_bytes(encode_part("\n".join(lines)))
-    assert polars_columns(path.read_bytes(), frame.columns.tolist(), sor_dumps._scan_file(path, path.name)) is not None
+    assert _polars_read(path, frame.columns.tolist()) is not None
     with_polars = _comparable(aggregate_duckdb(path))
     _without_polars(monkeypatch)
     table, provenance = _comparable(aggregate_duckdb(path))
@@ -318,6 +357,10 @@ def _longer(lines: list[str]) -> None:
     lines[3] += ",,extra"  # the first extra field empty
 
 
+def _trailing_comma(lines: list[str]) -> None:
+    lines[3] += ","  # one field too many, and empty: read as null, like a field that is not there
+
+
 def _empty_last(lines: list[str]) -> None:
     lines[3] = lines[3].rsplit(",", 1)[0] + ","
 
@@ -335,17 +378,17 @@ def _carriage_return(lines: list[str]) -> None:
 
 
 @pytest.mark.parametrize("facts, damage", [
-    (None, _short), (None, _long), (None, _longer), (None, _empty_last), (None, _unbalanced), (None, _empty_line),
+    (None, _short), (None, _long), (None, _longer), (None, _trailing_comma), (None, _empty_last), (None, _unbalanced), (None, _empty_line),
     (None, _carriage_return), ("two\nlines", None), ('say \\"hi\\"', None), ("a bad byte " + sor_synth.BAD_MARK, None),
-], ids=["short row", "long row", "row two fields long", "empty last field", "unbalanced quote", "empty line", "carriage return",
+], ids=["short row", "long row", "row two fields long", "row with a trailing comma", "empty last field", "unbalanced quote", "empty line", "carriage return",
         "field across lines", "PHP escape", "invalid UTF-8"])
-def test_polars_leaves_every_part_it_could_misread_to_duckdb(facts, damage, tmp_path, monkeypatch):
+def test_polars_leaves_every_part_it_could_misread_to_duckdb(facts, damage, tmp_path, monkeypatch, pieces):
     """A part polars could read otherwise than a strict RFC 4180 reading, or than PHP meant
     it, goes to DuckDB's reader whole (which counts and names the damage); the same part
     undamaged is read by polars, and both readings of it agree."""
     frame = day_frame(dt.date(2025, 7, 2), 30, seed=1, rates=Rates(0, 0, 0, 0))
     clean = _write(tmp_path / "clean.csv", frame)
-    assert polars_columns(clean.read_bytes(), frame.columns.tolist(), sor_dumps._scan_file(clean, clean.name)) is not None
+    assert _polars_read(clean, frame.columns.tolist()) is not None
     with_polars = _comparable(aggregate_duckdb(clean))
     _without_polars(monkeypatch)
     assert with_polars[1]["rows_aggregated"] > 0 and with_polars[1] == _comparable(aggregate_duckdb(clean))[1]
@@ -356,7 +399,7 @@ def test_polars_leaves_every_part_it_could_misread_to_duckdb(facts, damage, tmp_
         damage(lines)
     damaged = tmp_path / "damaged.csv"
     damaged.write_bytes(encode_part("\n".join(lines)))
-    assert polars_columns(damaged.read_bytes(), frame.columns.tolist(), sor_dumps._scan_file(damaged, damaged.name)) is None
+    assert _polars_read(damaged, frame.columns.tolist()) is None
 
 
 def _rfc_quoting(text: str) -> bool:

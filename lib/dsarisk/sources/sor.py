@@ -37,7 +37,8 @@ import pandas as pd
 from .. import paths
 from ..exceptions import InputError
 from ..hashing import sha256_file
-from .sor_dumps import MAX_EXAMPLES, UNREADABLE, FileRecord, Part, PartCheck, batches, discover, php_fields, reading
+from .sor_dumps import (MAX_EXAMPLES, UNREADABLE, FileRecord, Part, PartCheck, Pieces, batches, discover, php_fields,
+                        reading)
 from .sor_schema import SOR_DIR, VERSIONS, SorError, allowed, category_modules, eu_codes, schema
 
 NOT_MAPPED = "(no module)"
@@ -366,16 +367,18 @@ def _duckdb_problem(error: Exception, parts: Sequence[Part]) -> str:
 BEYOND = 8  # columns past the header polars reads: a field in any of them makes a row too wide
 
 
-def polars_columns(data: bytes, columns: list[str], check: PartCheck) -> Any:
-    """The columns the SQL reads (:data:`READ_COLUMNS`) of a plain CSV part, read by polars as
-    an Arrow table; None, leaving the part to DuckDB's CSV reader and its PHP-aware fallback,
-    unless the part is one PHP could have written and a strict RFC 4180 reading takes whole:
-    valid UTF-8, no PHP escape, no carriage return, as many rows as lines, and every row
-    exactly as wide as the header. Polars does not say a row's width (it pads a short row and
-    ignores fields past the columns it reads), so the part is read :data:`BEYOND` columns wider
-    than its header, columns only a too-wide row fills (a row wider still, whose first eight
-    extra fields are all empty, is not seen), and a row whose last column is empty, as none
-    in real dumps is, counts as short. Empty fields, quoted or not, are NULL, as DuckDB reads them.
+def polars_columns(part: Pieces) -> Any:
+    """The columns the SQL reads (:data:`READ_COLUMNS`) of a plain CSV part, read by polars
+    piece by piece as an Arrow table; None, leaving the part to DuckDB's CSV reader and its
+    PHP-aware fallback, unless the part is one PHP could have written and a strict RFC 4180
+    reading takes whole: valid UTF-8, no PHP escape, no carriage return, as many rows as
+    lines, and every row exactly as wide as the header. Polars does not say a row's width (it
+    pads a short row and ignores fields past the columns it reads), so the part is read
+    :data:`BEYOND` columns wider than its header, columns only a too-wide row fills (polars
+    reads an empty field as one that is not there: a line that ends with a comma is left to
+    DuckDB, and a row whose first eight extra fields are empty but a later one is not, is not
+    seen), and a row whose last column is empty, as none in real dumps is, counts as short.
+    Empty fields, quoted or not, are NULL, as DuckDB reads them.
 
     A quote that PHP would never write where it stands (inside an unquoted value, or text
     right after a closing quote) is not looked for: checking every quote costs more than
@@ -383,28 +386,40 @@ def polars_columns(data: bytes, columns: list[str], check: PartCheck) -> Any:
     Python's csv module does; both account for the line, but the values read from it can
     differ (a line RFC 4180 calls malformed has no one true reading). Run by the extraction
     threads (:func:`.sor_dumps.reading`)."""
-    if check.invalid_utf8 or check.php_escapes or check.carriage_returns or not check.rows:
-        return None  # (polars would refuse the invalid UTF-8 itself: a read spared)
     import polars as pl
+    import pyarrow as pa
 
+    columns = part.columns
     names = [f"column_{number}" for number in range(1, len(columns) + BEYOND + 1)]  # polars' own names
     named: dict[str, str] = {}
     for name, column in zip(names, columns):
         named.setdefault(column, name)
     wanted = [column for column in READ_COLUMNS if column in named]
     last, beyond = names[len(columns) - 1], names[len(columns):]
-    try:
-        frame = pl.read_csv(data, has_header=False, skip_rows=1, schema=dict.fromkeys(names, pl.String),
-                            missing_columns="insert", quote_char='"', raise_if_empty=True,
-                            null_values=[""],  # a quoted empty field ("") too, as DuckDB reads it
-                            columns=list(dict.fromkeys([*(named[column] for column in wanted), last, *beyond])))
-    except (pl.exceptions.PolarsError, pl.exceptions.PanicException):  # malformed: DuckDB says how
+    tables = []
+    for data, skip in part:
+        if not _polars_may_read(part.check):  # (polars would refuse invalid UTF-8 itself: a read spared)
+            return None
+        try:
+            frame = pl.read_csv(data, has_header=False, skip_rows=skip, schema=dict.fromkeys(names, pl.String),
+                                missing_columns="insert", quote_char='"', raise_if_empty=True,
+                                null_values=[""],  # a quoted empty field ("") too, as DuckDB reads it
+                                columns=list(dict.fromkeys([*(named[column] for column in wanted), last, *beyond])))
+        except (pl.exceptions.PolarsError, pl.exceptions.PanicException):  # malformed: DuckDB says how
+            return None
+        if frame[last].null_count() or any(frame[name].null_count() != frame.height for name in beyond):
+            return None
+        tables.append(frame.select([pl.col(named[column]).alias(column) for column in wanted])
+                      .to_arrow(compat_level=pl.CompatLevel.newest()))
+    # a field across lines reads as fewer rows than lines (every piece ends with a line)
+    rows = part.check.rows
+    if not _polars_may_read(part.check) or not rows or sum(table.num_rows for table in tables) != rows:
         return None
-    if (frame.height != check.rows or frame[last].null_count()
-            or any(frame[name].null_count() != frame.height for name in beyond)):
-        return None
-    return (frame.select([pl.col(named[column]).alias(column) for column in wanted])
-            .to_arrow(compat_level=pl.CompatLevel.newest()))
+    return pa.concat_tables(tables)
+
+
+def _polars_may_read(check: PartCheck) -> bool:
+    return not (check.invalid_utf8 or check.php_escapes or check.carriage_returns or check.trailing_commas)
 
 
 DUCKDB_REGEXP_LIKE = "CREATE MACRO regexp_like(text, pattern) AS regexp_matches(text, pattern)"  # Spark's name

@@ -9,8 +9,10 @@ UTF-8: the engines then parse plain text on every core, nothing is inflated twic
 engine that does not check encodings (Spark, or DuckDB on the columns it does not read)
 misses no invalid byte. zlib-ng inflates and computes CRC-32s (zlib's API, faster than the
 zlib Python is built with: the part of a run that is not the engine's). An engine may also
-hand :func:`reading` a loader, which the same thread runs on each part once it is checked
-(the DuckDB engine reads the columns it needs there, while DuckDB works on earlier parts).
+hand :func:`reading` a loader, which the same thread runs on each part instead, handing it
+the part in pieces as it inflates and scans them (the DuckDB engine reads the columns it
+needs there, while DuckDB works on earlier parts): such a part reaches the disk only when
+the loader leaves it to the engine.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import collections
 import contextlib
 import csv
 import datetime as dt
+import functools
 import hashlib
 import io
 import itertools
@@ -41,13 +44,20 @@ from ..hashing import sha256_file
 from .sor_schema import SorError, check_header, version_of
 
 MAX_EXAMPLES = 3
+# Bytes of a member inflated (or read) at a time: a chunk stays in the cache while it is
+# checked, scanned and copied on, and the allocator reuses its memory from one to the next.
 CHUNK = 1 << 20
 # Parts extracted ahead of the engine, by two threads: enough to keep the engine busy, few
 # enough that the plain copies on disk stay under a gigabyte (a published part holds up to
 # 100,000 rows, about 110 MB).
 EXTRACTORS, PARTS_AHEAD = 2, 4
-# A part is handed to a loader, and inflated in memory, when no larger than this (two at a time).
+# A part is handed to a loader when no larger than this (what it makes of the part is held
+# in memory until the engine reads it).
 IN_MEMORY = 256 << 20
+# A loader is handed a part in pieces of about this many bytes, each ending with a line: glibc
+# serves a block under 32 MB from memory it reuses, and maps a larger one afresh, a page fault
+# per 4 KB: a whole 110 MB part in memory cost a second of kernel time per million rows.
+PIECE = 16 << 20
 LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, then the name's and the extra field's lengths
 
 
@@ -69,22 +79,64 @@ class PartCheck:
     """What reading a CSV part's bytes found: its rows counted as lines after the header (real
     parts have no newline inside a field: the count an engine's rows must match), its lines
     that are not valid UTF-8, with the first few line numbers (the header is line 1), its PHP
-    escapes (``\\"``, where an RFC 4180 reading and PHP's differ) and its carriage returns
-    (which CSV readers take apart: PHP quotes a value holding one). ``loaded`` is what the
-    engine's loader made of the part, if it was given one."""
+    escapes (``\\"``, where an RFC 4180 reading and PHP's differ), its carriage returns
+    (which CSV readers take apart: PHP quotes a value holding one) and its lines that end with
+    a comma (an empty last field, or an empty field past the last: a polars reading of some
+    columns sees neither). ``loaded`` is what the engine's loader made of the part, if it was
+    given one."""
 
     rows: int
     invalid_utf8: int = 0
     invalid_utf8_lines: tuple[int, ...] = ()
     php_escapes: int = 0
     carriage_returns: int = 0
+    trailing_commas: int = 0
     loaded: Any = None
 
 
-# what an engine may have the extraction threads do with each part once it is checked: (the
-# part's plain CSV bytes, its columns, its check) -> anything the engine reads later, or None
-# to read the part from its file (written then, if it was in memory)
-Loader = Callable[[bytes, list[str], PartCheck], Any]
+class Pieces:
+    """A CSV part as the extraction threads hand it to a loader: its columns, and, iterated,
+    its bytes in pieces that each end with a line (the last may not), with the lines to skip
+    before the first row (the header, in the first piece). ``check`` is what the scan found in
+    the pieces so far: a piece is scanned before it is handed on, and the part is held against
+    its archive's directory (CRC-32, size) as its last piece is taken."""
+
+    def __init__(self, columns: list[str], chunks: Iterator[bytes]) -> None:
+        self.columns, self._scanner, self._check = columns, _Scanner(), None
+        self._pieces = self._cut(chunks)
+
+    def __iter__(self) -> Iterator[tuple[bytes, int]]:
+        return self._pieces
+
+    def close(self) -> None:
+        self._pieces.close()
+
+    def _cut(self, chunks: Iterator[bytes]) -> Iterator[tuple[bytes, int]]:
+        skip, held, size = 1, [], 0
+        with contextlib.closing(chunks):  # (the member's file is closed with the pieces)
+            for data in chunks:
+                self._scanner.add(data)
+                held.append(data)
+                size += len(data)
+                end = data.rfind(b"\n") + 1
+                if size >= PIECE and end:  # (a line longer than a piece waits for its end)
+                    yield b"".join([*held[:-1], data[:end]]), skip
+                    skip, held = 0, [data[end:]]
+                    size = len(held[0])
+        self._check = self._scanner.finish()
+        if size:
+            yield b"".join(held), skip
+
+    @property
+    def check(self) -> PartCheck:
+        """What the scan found so far; with the line count once every piece is taken."""
+        return self._check if self._check is not None else self._scanner.so_far()
+
+
+# what an engine may have the extraction threads do with each CSV part, in pieces: anything
+# the engine reads later, made of every piece, or None to read the part from a plain copy on
+# disk (written then: the part is inflated again)
+Loader = Callable[[Pieces], Any]
 
 
 @dataclass
@@ -146,17 +198,22 @@ def _valid_utf8(block: bytes | bytearray | memoryview) -> bool:
     return True
 
 
-def _counts(data: bytes) -> tuple[int, int, int]:
-    """The newlines in ``data``, its backslashes followed by a quote (one cut by the end of
-    ``data`` is the caller's to see) and its carriage returns: numpy counts them about four
-    times as fast as ``bytes.count``, without holding the interpreter lock (two threads scan
-    at once)."""
+def _counts(data: bytes) -> tuple[int, int, int, int]:
+    """The newlines in ``data``, its backslashes followed by a quote, its carriage returns
+    and its commas followed by a newline (a pair cut by the end of ``data`` is the caller's
+    to see): numpy counts newlines about four times as fast as ``bytes.count``, without
+    holding the interpreter lock (two threads scan at once); the rare backslashes and
+    carriage returns are only counted when ``in`` (a ``memchr``) finds one."""
     import numpy as np
 
     values = np.frombuffer(data, dtype=np.uint8)
-    backslashes = np.flatnonzero(values[:-1] == 92)  # rare in real text: few to look behind
-    return (int(np.count_nonzero(values == 10)), int(np.count_nonzero(values[backslashes + 1] == 34)),
-            int(np.count_nonzero(values == 13)))
+    newlines = values == 10
+    escapes = 0
+    if b"\\" in data:
+        backslashes = np.flatnonzero(values[:-1] == 92)
+        escapes = int(np.count_nonzero(values[backslashes + 1] == 34))
+    return (int(np.count_nonzero(newlines)), escapes, data.count(b"\r") if b"\r" in data else 0,
+            int(np.count_nonzero(values[:-1][newlines[1:]] == 44)))
 
 
 class _Scanner:
@@ -165,15 +222,17 @@ class _Scanner:
     next chunk."""
 
     def __init__(self) -> None:
-        self.newlines, self.escapes, self.returns, self.last, self.pending = 0, 0, 0, b"\n", bytearray()
+        self.newlines, self.escapes, self.returns, self.commas, self.last = 0, 0, 0, 0, b"\n"
+        self.pending = bytearray()
         self.invalid, self.examples = 0, []  # type: ignore[var-annotated]
 
     def add(self, data: bytes) -> None:
         if not data:
             return
-        newlines, escapes, returns = _counts(data)
+        newlines, escapes, returns, commas = _counts(data)
         self.escapes += escapes + (self.last == b"\\" and data[:1] == b'"')
         self.returns += returns
+        self.commas += commas + (self.last == b"," and data[:1] == b"\n")
         first = data.find(b"\n")
         if first < 0:
             self.pending += data
@@ -198,10 +257,15 @@ class _Scanner:
                 if len(self.examples) < MAX_EXAMPLES:
                     self.examples.append(number)
 
+    def so_far(self) -> PartCheck:
+        """What the lines scanned whole so far hold (their count aside)."""
+        return PartCheck(0, self.invalid, tuple(self.examples), self.escapes, self.returns, self.commas)
+
     def finish(self) -> PartCheck:
         self._check(self.pending, self.newlines + 1)
         lines = self.newlines + (self.last != b"\n")
-        return PartCheck(max(lines - 1, 0), self.invalid, tuple(self.examples), self.escapes, self.returns)
+        return PartCheck(max(lines - 1, 0), self.invalid, tuple(self.examples), self.escapes, self.returns,
+                         self.commas + (self.last == b","))
 
 
 @contextlib.contextmanager
@@ -214,11 +278,14 @@ def _archive_errors(origin: str | Path, *more: type[Exception]) -> Iterator[None
 
 
 def _member_data(handle: BinaryIO, size: int, inflater: Any, origin: str) -> Iterator[bytes]:
-    """A member's ``size`` stored bytes, inflated when ``inflater`` is given, a few MB at a
-    time (a small member can inflate to a thousand times its size)."""
+    """A member's ``size`` stored bytes, inflated when ``inflater`` is given, at most CHUNK
+    bytes at a time (a small member can inflate to a thousand times its size)."""
     remaining = size
+    # text inflates to about eight times its size: a read makes a chunk or two (a larger read
+    # is copied again, as the inflater's unconsumed tail, for every chunk it makes)
+    read = CHUNK if inflater is None else CHUNK // 8
     while remaining:
-        chunk = handle.read(min(CHUNK, remaining))
+        chunk = handle.read(min(read, remaining))
         if not chunk:
             raise SorError("truncated or corrupt archive (a member ends early)", file=origin)
         remaining -= len(chunk)
@@ -226,7 +293,7 @@ def _member_data(handle: BinaryIO, size: int, inflater: Any, origin: str) -> Ite
             yield chunk
             continue
         while chunk:
-            yield inflater.decompress(chunk, 4 * CHUNK)
+            yield inflater.decompress(chunk, CHUNK)
             chunk = inflater.unconsumed_tail
 
 
@@ -261,76 +328,54 @@ def _inflated_whole(inflater: Any) -> bool:
     return inflater is None or (inflater.eof and not inflater.unused_data)
 
 
-def _extract(source: Path, info: zipfile.ZipInfo, bound: int, target: Path, origin: str) -> PartCheck:
-    """Write a deflated or stored member of the archive ``source`` to ``target`` as plain CSV,
-    a few MB at a time, holding its CRC-32 and size against the archive's directory, and scan it."""
-    scanner, crc, length, inflater = _Scanner(), 0, 0, _inflater(info)
-    with _archive_errors(origin, OSError), source.open("rb") as handle, target.open("wb") as out:
+def _member_chunks(source: Path, info: zipfile.ZipInfo, bound: int, origin: str) -> Iterator[bytes]:
+    """A deflated or stored member of the archive ``source`` as plain bytes, a chunk at a time,
+    held against the archive's directory (CRC-32, size) once the last chunk is taken."""
+    crc, length, inflater = 0, 0, _inflater(info)
+    with _archive_errors(origin, OSError), source.open("rb") as handle:
         _open_member(handle, info, bound, origin)
         for data in _member_data(handle, info.compress_size, inflater, origin):
             length += len(data)
             if length > info.file_size:
                 break  # longer than the directory says: reported below, without filling the disk
-            out.write(data)
             crc = zlib_ng.crc32(data, crc)
-            scanner.add(data)
+            yield data
     _held_against(info, crc, length, _inflated_whole(inflater), origin)
-    return scanner.finish()
 
 
-def _inflate(source: Path, info: zipfile.ZipInfo, bound: int, origin: str) -> tuple[bytes, PartCheck]:
-    """A deflated or stored member of the archive ``source`` inflated in memory in one piece
-    (never more than the directory's size and one byte), held against the directory, and its scan."""
-    inflater = _inflater(info)
-    with _archive_errors(origin, OSError), source.open("rb") as handle:
-        _open_member(handle, info, bound, origin)
-        stored = handle.read(info.compress_size)
-        if len(stored) < info.compress_size:
-            raise SorError("truncated or corrupt archive (a member ends early)", file=origin)
-        data = inflater.decompress(stored, info.file_size + 1) if inflater is not None else stored
-    _held_against(info, zlib_ng.crc32(data), len(data), _inflated_whole(inflater), origin)
-    return data, _scan_bytes(data)
-
-
-def _scan_bytes(data: bytes) -> PartCheck:
-    """Scan a CSV part held in memory."""
-    scanner = _Scanner()
-    for start in range(0, len(data), CHUNK):
-        scanner.add(data[start:start + CHUNK])
-    return scanner.finish()
-
-
-def _scan_file(path: Path, origin: str) -> PartCheck:
-    """Scan a plain CSV part where it lies."""
-    scanner = _Scanner()
+def _file_chunks(path: Path, origin: str) -> Iterator[bytes]:
     with _archive_errors(origin, OSError), path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
-            scanner.add(chunk)
+            yield chunk
+
+
+def _scanned(chunks: Iterable[bytes], target: Path | None = None) -> PartCheck:
+    """Scan a part's ``chunks``, writing them to ``target`` when given."""
+    scanner = _Scanner()
+    with target.open("wb") if target is not None else contextlib.nullcontext() as out:
+        for data in chunks:
+            if out is not None:
+                out.write(data)
+            scanner.add(data)
     return scanner.finish()
 
 
-def _scanned(path: Path, origin: str, columns: list[str], load: Loader | None) -> PartCheck:
-    """Scan a plain CSV part where it lies or, for a loader, read it once into memory (when it
-    fits), scan it there and hand it to the loader."""
-    if load is None or path.stat().st_size > IN_MEMORY:
-        return _scan_file(path, origin)
+def _extract(source: Path, info: zipfile.ZipInfo, bound: int, target: Path, origin: str) -> PartCheck:
+    """Write a member of the archive ``source`` to ``target`` as plain CSV and scan it."""
     with _archive_errors(origin, OSError):
-        data = path.read_bytes()
-    found = _scan_bytes(data)
-    return replace(found, loaded=load(data, columns, found))
+        return _scanned(_member_chunks(source, info, bound, origin), target)
 
 
-def _loaded(source: Path, info: zipfile.ZipInfo, bound: int, target: Path, origin: str, columns: list[str],
-            load: Loader) -> PartCheck:
-    """Inflate a part in memory and hand it to the loader; the part reaches the disk (``target``)
-    only when the loader leaves it to the engine (writing and reading back a plain copy costs
-    more than inflating it)."""
-    data, found = _inflate(source, info, bound, origin)
-    loaded = load(data, columns, found)
-    if loaded is None:
-        with _archive_errors(origin, OSError):
-            target.write_bytes(data)
-    return replace(found, loaded=loaded)
+def _loaded(pieces: Pieces, load: Loader, fallback: Callable[[], PartCheck]) -> PartCheck:
+    """Hand a part to the loader, piece by piece; when the loader leaves it to the engine,
+    ``fallback`` makes the part's plain copy on disk (a part goes there whole, or not at all:
+    the pieces read are not kept, as memory that outlives a piece is costly to come by)."""
+    with contextlib.closing(pieces):
+        loaded = load(pieces)
+        if loaded is not None:
+            collections.deque(pieces, maxlen=0)  # a loader that stopped early: the directory is still checked
+            return replace(pieces.check, loaded=loaded)
+    return fallback()
 
 
 # -- the parts of the dump files -------------------------------------------------------------
@@ -427,10 +472,12 @@ def _zip_parts(archive: zipfile.ZipFile, source: Path, origin: str, workdir: Pat
             target = workdir / f"{prefix}-{record.parts:06d}.csv"
             record.parts += 1
             bound = bounds[info.header_offset]
+            extract = functools.partial(_extract, source, info, bound, target, name)
             if load is not None and info.file_size <= IN_MEMORY:
-                check = pool.submit(_loaded, source, info, bound, target, name, columns, load)
+                pieces = Pieces(columns, _member_chunks(source, info, bound, name))
+                check = pool.submit(_loaded, pieces, load, extract)
             else:
-                check = pool.submit(_extract, source, info, bound, target, name)
+                check = pool.submit(extract)
             yield Part(name, target, columns, record, extracted=True, check=check)
 
 
@@ -462,7 +509,12 @@ def iter_parts(files: Sequence[Path], workdir: Path, pool: Executor, digests: Ma
             with path.open("rb") as handle:
                 columns = _header(handle.readline())
             record.layout, record.parts = "csv", 1
-            yield Part(path.name, path, columns, record, check=pool.submit(_scanned, path, path.name, columns, load))
+            scan = functools.partial(_scanned, _file_chunks(path, path.name))
+            if load is not None and path.stat().st_size <= IN_MEMORY:
+                check = pool.submit(_loaded, Pieces(columns, _file_chunks(path, path.name)), load, scan)
+            else:
+                check = pool.submit(scan)
+            yield Part(path.name, path, columns, record, check=check)
 
 
 def checked_parts(parts: Iterable[Part]) -> Iterator[Part]:
