@@ -166,14 +166,16 @@ def test_every_format_gives_the_same_aggregate(tmp_path):
     zipped.mkdir()
     with zipfile.ZipFile(zipped / "sor.csv.zip", "w", zipfile.ZIP_DEFLATED) as archive:
         archive.write(plain, "sor.csv")
-    nested = tmp_path / "nested"
-    nested.mkdir()
-    with zipfile.ZipFile(nested / "sor.zip", "w", zipfile.ZIP_STORED) as outer:
-        outer.write(zipped / "sor.csv.zip", "sor-00000.csv.zip")
+    nested = {}
+    for how, compression in (("stored", zipfile.ZIP_STORED), ("deflated", zipfile.ZIP_DEFLATED)):
+        nested[how] = tmp_path / f"nested {how}"  # published stored (read in place), else spooled to disk
+        nested[how].mkdir()
+        with zipfile.ZipFile(nested[how] / "sor.zip", "w", compression) as outer:
+            outer.write(zipped / "sor.csv.zip", "sor-00000.csv.zip")
     parquet = tmp_path / "parquet"
     parquet.mkdir()
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), parquet / "sor.parquet")
-    results = [aggregate_duckdb(folder).table for folder in (plain.parent, zipped, nested, parquet)]
+    results = [aggregate_duckdb(folder).table for folder in (plain.parent, zipped, *nested.values(), parquet)]
     for other in results[1:]:
         pd.testing.assert_frame_equal(results[0], other)
     assert len(results[0]) > 5
@@ -486,6 +488,24 @@ def test_a_damaged_byte_inside_a_nested_part_is_caught(dump, tmp_path):
     damaged = tmp_path / source.name
     damaged.write_bytes(bytes(data))
     with pytest.raises(SorError, match=rf"{damaged.name}!sor-global-2025-06-29-full-00000.csv.zip: truncated or corrupt"):
+        aggregate_duckdb(damaged)
+
+
+def test_a_stored_inner_zip_read_in_place_is_held_against_its_crc(dump, tmp_path):
+    """An inner zip is read where it lies in the daily dump, but only once its own CRC-32
+    holds: a byte changed where no part's CRC-32 looks (a part's time in its local header)
+    stops the run, named, as zipfile did when inner zips were copied out."""
+    source = dump / "sor-global-2025-06-29-full.zip"
+    data = bytearray(source.read_bytes())
+    with zipfile.ZipFile(source) as outer:
+        inner = outer.getinfo("sor-global-2025-06-29-full-00000.csv.zip")
+    start = inner.header_offset + 30 + len(inner.filename) + len(inner.extra)
+    assert data[start:start + 4] == b"PK\x03\x04"
+    data[start + 10] ^= 0x01  # the first part's modification time
+    damaged = tmp_path / source.name
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(SorError, match=rf"{damaged.name}!sor-global-2025-06-29-full-00000.csv.zip: truncated or "
+                                       r"corrupt archive \(CRC-32"):
         aggregate_duckdb(damaged)
 
 

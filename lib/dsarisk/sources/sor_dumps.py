@@ -297,10 +297,63 @@ def _member_data(handle: BinaryIO, size: int, inflater: Any, origin: str) -> Ite
             chunk = inflater.unconsumed_tail
 
 
-def _open_member(handle: BinaryIO, info: zipfile.ZipInfo, bound: int, origin: str) -> None:
+class _Window(io.RawIOBase):
+    """``size`` bytes of an open file from ``start`` on, read as a file of their own."""
+
+    def __init__(self, handle: BinaryIO, start: int, size: int) -> None:
+        super().__init__()
+        self._handle, self._start, self._size, self._position = handle, start, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._position = max((0, self._position, self._size)[whence] + offset, 0)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        self._handle.seek(self._start + self._position)
+        got = self._handle.readinto(memoryview(buffer)[:max(self._size - self._position, 0)])
+        self._position += got
+        return got
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()
+
+
+@dataclass(frozen=True)
+class Region:
+    """Where an archive lies: a whole file, or the stored bytes of a member of another archive
+    (a published daily dump's inner zips are stored in it, and read where they lie)."""
+
+    path: Path
+    start: int = 0
+    size: int | None = None  # to the end of the file
+
+    def open(self) -> BinaryIO:
+        handle = self.path.open("rb")
+        if self.size is None:
+            return handle
+        return io.BufferedReader(_Window(handle, self.start, self.size))  # type: ignore[return-value]
+
+    def member(self, info: zipfile.ZipInfo, bound: int, origin: str) -> Region:
+        """Where the stored bytes of the member ``info`` of the archive here lie."""
+        with _archive_errors(origin, OSError), self.open() as handle:
+            start = _open_member(handle, info, bound, origin)
+        return Region(self.path, self.start + start, info.compress_size)
+
+
+def _open_member(handle: BinaryIO, info: zipfile.ZipInfo, bound: int, origin: str) -> int:
     """Move ``handle`` to the first stored byte of the member ``info``, whose stored bytes must
     end by ``bound`` (where the next member or the directory starts: a directory that
-    overstates a member's size would have it read into what follows)."""
+    overstates a member's size would have it read into what follows); returns where that is."""
     handle.seek(info.header_offset)
     signature, name_length, extra_length = LOCAL_HEADER.unpack(handle.read(LOCAL_HEADER.size))
     if signature != b"PK\x03\x04":
@@ -309,7 +362,7 @@ def _open_member(handle: BinaryIO, info: zipfile.ZipInfo, bound: int, origin: st
     if start + info.compress_size > bound:
         raise SorError(f"truncated or corrupt archive (the directory says the member holds {info.compress_size:,} "
                        f"bytes, {start + info.compress_size - bound:,} more than there is room for)", file=origin)
-    handle.seek(start)
+    return handle.seek(start)
 
 
 def _held_against(info: zipfile.ZipInfo, crc: int, length: int, complete: bool, origin: str) -> None:
@@ -328,11 +381,11 @@ def _inflated_whole(inflater: Any) -> bool:
     return inflater is None or (inflater.eof and not inflater.unused_data)
 
 
-def _member_chunks(source: Path, info: zipfile.ZipInfo, bound: int, origin: str) -> Iterator[bytes]:
+def _member_chunks(source: Region, info: zipfile.ZipInfo, bound: int, origin: str) -> Iterator[bytes]:
     """A deflated or stored member of the archive ``source`` as plain bytes, a chunk at a time,
     held against the archive's directory (CRC-32, size) once the last chunk is taken."""
     crc, length, inflater = 0, 0, _inflater(info)
-    with _archive_errors(origin, OSError), source.open("rb") as handle:
+    with _archive_errors(origin, OSError), source.open() as handle:
         _open_member(handle, info, bound, origin)
         for data in _member_data(handle, info.compress_size, inflater, origin):
             length += len(data)
@@ -360,7 +413,7 @@ def _scanned(chunks: Iterable[bytes], target: Path | None = None) -> PartCheck:
     return scanner.finish()
 
 
-def _extract(source: Path, info: zipfile.ZipInfo, bound: int, target: Path, origin: str) -> PartCheck:
+def _extract(source: Region, info: zipfile.ZipInfo, bound: int, target: Path, origin: str) -> PartCheck:
     """Write a member of the archive ``source`` to ``target`` as plain CSV and scan it."""
     with _archive_errors(origin, OSError):
         return _scanned(_member_chunks(source, info, bound, origin), target)
@@ -413,19 +466,20 @@ class _RemovedWhenRead:
 END_RECORD = b"PK\x05\x06"
 
 
-def _whole_archive(path: Path, origin: str) -> zipfile.ZipFile:
-    """The zip archive ``path``, opened once known whole: its end record at its end and its
-    first member at its start. (zipfile takes the last end record it finds: in a truncated
+@contextlib.contextmanager
+def _whole_archive(source: Region, origin: str) -> Iterator[zipfile.ZipFile]:
+    """The zip archive at ``source``, opened once known whole: its end record at its end and
+    its first member at its start. (zipfile takes the last end record it finds: in a truncated
     daily dump, that of an inner zip stored in it, which it would then read as the dump.)"""
-    with _archive_errors(origin, OSError):
-        archive = zipfile.ZipFile(path)
-        with path.open("rb") as handle:
-            handle.seek(max(path.stat().st_size - len(END_RECORD) - 18 - len(archive.comment), 0))
+    with contextlib.ExitStack() as stack:
+        with _archive_errors(origin, OSError):
+            handle = stack.enter_context(source.open())
+            archive = stack.enter_context(zipfile.ZipFile(handle))
+            handle.seek(max(handle.seek(0, io.SEEK_END) - len(END_RECORD) - 18 - len(archive.comment), 0))
             at_end = handle.read(len(END_RECORD)) == END_RECORD
-    if not at_end or min((info.header_offset for info in archive.infolist()), default=0) != 0:
-        archive.close()
-        raise SorError("truncated or corrupt archive (its end is not where its directory says)", file=origin)
-    return archive
+        if not at_end or min((info.header_offset for info in archive.infolist()), default=0) != 0:
+            raise SorError("truncated or corrupt archive (its end is not where its directory says)", file=origin)
+        yield archive
 
 
 def _bounds(archive: zipfile.ZipFile) -> dict[int, int]:
@@ -443,9 +497,9 @@ def _member_checked(info: zipfile.ZipInfo, name: str) -> None:
                        "are deflated or stored)", file=name)
 
 
-def _zip_parts(archive: zipfile.ZipFile, source: Path, origin: str, workdir: Path, record: FileRecord,
+def _zip_parts(archive: zipfile.ZipFile, source: Region, origin: str, workdir: Path, record: FileRecord,
                pool: Executor, load: Loader | None) -> Iterator[Part]:
-    """The CSV parts of ``archive`` (the file ``source``), each queued for extraction."""
+    """The CSV parts of ``archive`` (at ``source``), each queued for extraction."""
     # several files' parts can wait on disk at once: their extracted names must not collide
     prefix = hashlib.sha1(origin.encode()).hexdigest()[:12]
     bounds = _bounds(archive)
@@ -453,15 +507,22 @@ def _zip_parts(archive: zipfile.ZipFile, source: Path, origin: str, workdir: Pat
         name = f"{origin}!{info.filename}"
         if info.filename.endswith((".csv.zip", ".csv")):
             _member_checked(info, name)
-        if info.filename.endswith(".csv.zip"):
+        bound = bounds[info.header_offset]
+        if info.filename.endswith(".csv.zip") and info.compress_type == zipfile.ZIP_STORED:
+            # the published layout: read where it lies, once its CRC-32 holds (its directory is trusted then)
+            collections.deque(_member_chunks(source, info, bound, name), maxlen=0)
+            inner = source.member(info, bound, name)
+            with _whole_archive(inner, name) as nested:
+                yield from _zip_parts(nested, inner, name, workdir, record, pool, load)
+        elif info.filename.endswith(".csv.zip"):
             spool = workdir / f"{prefix}-{record.parts:06d}.zip"
             removal = _RemovedWhenRead(spool)
-            try:  # spooled to disk (zipfile checks the outer CRC as it copies): memory stays flat
+            try:  # a deflated inner zip: spooled to disk (zipfile checks the outer CRC as it copies)
                 with _archive_errors(name, OSError):
                     with archive.open(info) as stream, spool.open("wb") as out:
                         shutil.copyfileobj(stream, out, CHUNK)
-                with _whole_archive(spool, name) as inner:
-                    for part in _zip_parts(inner, spool, name, workdir, record, pool, load):
+                with _whole_archive(Region(spool), name) as nested:
+                    for part in _zip_parts(nested, Region(spool), name, workdir, record, pool, load):
                         removal.track(part.check)
                         yield part
             finally:
@@ -471,7 +532,6 @@ def _zip_parts(archive: zipfile.ZipFile, source: Path, origin: str, workdir: Pat
                 columns = _header(stream.readline())
             target = workdir / f"{prefix}-{record.parts:06d}.csv"
             record.parts += 1
-            bound = bounds[info.header_offset]
             extract = functools.partial(_extract, source, info, bound, target, name)
             if load is not None and info.file_size <= IN_MEMORY:
                 pieces = Pieces(columns, _member_chunks(source, info, bound, name))
@@ -499,10 +559,10 @@ def iter_parts(files: Sequence[Path], workdir: Path, pool: Executor, digests: Ma
             record.layout, record.parts = "parquet", 1
             yield Part(path.name, path, columns, record, kind="parquet")
         elif path.name.endswith(".zip"):
-            with _whole_archive(path, path.name) as archive:
+            with _whole_archive(Region(path), path.name) as archive:
                 record.layout = ("nested zip" if any(m.endswith(".csv.zip") for m in archive.namelist())
                                  else "zipped csv")
-                yield from _zip_parts(archive, path, path.name, workdir, record, pool, load)
+                yield from _zip_parts(archive, Region(path), path.name, workdir, record, pool, load)
             if record.parts == 0:
                 raise SorError("the archive holds no CSV part", file=path)
         else:
