@@ -223,8 +223,8 @@ def test_zipped_parts_reach_the_engine_as_plain_csv_read_once(dump, tmp_path):
        st.lists(st.integers(1, 12), min_size=1, max_size=8))
 def test_the_scan_finds_what_a_line_by_line_reading_finds_across_chunk_boundaries(pieces, cuts):
     """The background thread's scan, fed in chunks cut anywhere (a character, a line, a ``\\"``
-    or a comma and its newline across two chunks), finds what reading the whole part line by
-    line finds: lines, invalid UTF-8, PHP escapes, carriage returns, lines ending with a comma."""
+) across two chunks), finds what reading the whole part line by
+    line finds: lines, invalid UTF-8, PHP escapes and carriage returns."""
     data = b"header\n" + b"".join(pieces)
     lines = data.split(b"\n")
     if data.endswith(b"\n"):
@@ -241,7 +241,6 @@ def test_the_scan_finds_what_a_line_by_line_reading_finds_across_chunk_boundarie
                                                                          tuple(invalid[:3]))
     assert check.php_escapes == sum(line.count(b'\\"') for line in lines)
     assert check.carriage_returns == sum(line.count(b"\r") for line in lines)
-    assert check.trailing_commas == sum(line.endswith(b",") for line in lines)
 
 
 @given(st.lists(st.sampled_from([b"a,b", b"\n", b"long text " * 30, b"\xff"]), max_size=60),
@@ -347,6 +346,29 @@ def test_a_quoted_empty_field_reads_as_an_unquoted_one(tmp_path, monkeypatch):
     assert "day.csv: a row without uuid" in with_polars[1]["rejected_by_reason"]["malformed uuid"]["examples"]
 
 
+def _with_empty_fields_past_the_last(path: Path) -> pd.DataFrame:
+    """A part whose rows 3, 5 and 7 end with empty fields past the last: ``,``, ``,,`` and ``,""``."""
+    frame = day_frame(dt.date(2025, 7, 2), 30, seed=1, rates=Rates(0, 0, 0, 0))
+    lines = php_csv(frame).split("\n")
+    for row, extra in ((3, ","), (5, ",,"), (7, ',""')):
+        lines[row] += extra
+    path.write_bytes(encode_part("\n".join(lines)))
+    return frame
+
+
+def test_empty_fields_past_the_last_are_no_fields_to_either_reading(tmp_path, monkeypatch):
+    """DuckDB's CSV reader takes a row that ends with empty fields past the last as the row
+    without them; polars reads such a part (it sees no field there either) and both readings
+    aggregate all 30 rows, alike."""
+    frame = _with_empty_fields_past_the_last(tmp_path / "day.csv")
+    assert _polars_read(tmp_path / "day.csv", frame.columns.tolist()) is not None
+    with_polars = _comparable(aggregate_duckdb(tmp_path / "day.csv"))
+    _without_polars(monkeypatch)
+    table, provenance = _comparable(aggregate_duckdb(tmp_path / "day.csv"))
+    pd.testing.assert_frame_equal(with_polars[0], table)
+    assert with_polars[1] == provenance and provenance["rows_aggregated"] == 30
+
+
 def _short(lines: list[str]) -> None:
     lines[3] = lines[3].rsplit(",", 1)[0]
 
@@ -357,10 +379,6 @@ def _long(lines: list[str]) -> None:
 
 def _longer(lines: list[str]) -> None:
     lines[3] += ",,extra"  # the first extra field empty
-
-
-def _trailing_comma(lines: list[str]) -> None:
-    lines[3] += ","  # one field too many, and empty: read as null, like a field that is not there
 
 
 def _empty_last(lines: list[str]) -> None:
@@ -380,9 +398,9 @@ def _carriage_return(lines: list[str]) -> None:
 
 
 @pytest.mark.parametrize("facts, damage", [
-    (None, _short), (None, _long), (None, _longer), (None, _trailing_comma), (None, _empty_last), (None, _unbalanced), (None, _empty_line),
+    (None, _short), (None, _long), (None, _longer), (None, _empty_last), (None, _unbalanced), (None, _empty_line),
     (None, _carriage_return), ("two\nlines", None), ('say \\"hi\\"', None), ("a bad byte " + sor_synth.BAD_MARK, None),
-], ids=["short row", "long row", "row two fields long", "row with a trailing comma", "empty last field", "unbalanced quote", "empty line", "carriage return",
+], ids=["short row", "long row", "row two fields long", "empty last field", "unbalanced quote", "empty line", "carriage return",
         "field across lines", "PHP escape", "invalid UTF-8"])
 def test_polars_leaves_every_part_it_could_misread_to_duckdb(facts, damage, tmp_path, monkeypatch, pieces):
     """A part polars could read otherwise than a strict RFC 4180 reading, or than PHP meant
@@ -810,6 +828,17 @@ def test_spark_reads_a_part_with_a_bare_carriage_return_line_by_line(tmp_path):
     pd.testing.assert_frame_equal(spark.table, duck.table)
     assert spark.provenance["rejected_by_reason"] == duck.provenance["rejected_by_reason"]
     assert spark.provenance["repaired_by_reason"] == {sor.SPARK_LINE_BY_LINE: {"rows": 29, "examples": ["day.csv"]}}
+
+
+@SPARK
+def test_spark_takes_empty_fields_past_the_last_as_duckdb_does(tmp_path):
+    """Spark sets aside a row with more fields than the header; read again as PHP wrote it,
+    its empty fields past the last are no fields, as for DuckDB (before, Spark rejected the
+    two rows DuckDB aggregated)."""
+    _with_empty_fields_past_the_last(tmp_path / "day.csv")
+    spark, duck = aggregate_spark(tmp_path), aggregate_duckdb(tmp_path)
+    pd.testing.assert_frame_equal(spark.table, duck.table)
+    assert spark.provenance["rows_aggregated"] == duck.provenance["rows_aggregated"] == 30
 
 
 def test_transparency_database_notebook_executes(tmp_path, monkeypatch):

@@ -43,7 +43,7 @@ from .sor_schema import SOR_DIR, VERSIONS, SorError, allowed, category_modules, 
 
 NOT_MAPPED = "(no module)"
 # Bumped whenever reading changes in a way the SQL text does not show (the cache key holds it).
-READER_VERSION = "5"
+READER_VERSION = "6"
 
 
 @dataclass(frozen=True)
@@ -374,11 +374,11 @@ def polars_columns(part: Pieces) -> Any:
     reading takes whole: valid UTF-8, no PHP escape, no carriage return, as many rows as
     lines, and every row exactly as wide as the header. Polars does not say a row's width (it
     pads a short row and ignores fields past the columns it reads), so the part is read
-    :data:`BEYOND` columns wider than its header, columns only a too-wide row fills (polars
-    reads an empty field as one that is not there: a line that ends with a comma is left to
-    DuckDB, and a row whose first eight extra fields are empty but a later one is not, is not
-    seen), and a row whose last column is empty, as none in real dumps is, counts as short.
-    Empty fields, quoted or not, are NULL, as DuckDB reads them.
+    :data:`BEYOND` columns wider than its header, columns only a too-wide row fills (empty
+    fields past the last are no fields to polars, as to DuckDB's reader and :func:`php_fields`;
+    a row whose first eight extra fields are empty but a later one is not, is not seen), and a
+    row whose last column is empty, as none in real dumps is, counts as short. Empty fields,
+    quoted or not, are NULL, as DuckDB reads them.
 
     A quote that PHP would never write where it stands (inside an unquoted value, or text
     right after a closing quote) is not looked for: checking every quote costs more than
@@ -419,7 +419,7 @@ def polars_columns(part: Pieces) -> Any:
 
 
 def _polars_may_read(check: PartCheck) -> bool:
-    return not (check.invalid_utf8 or check.php_escapes or check.carriage_returns or check.trailing_commas)
+    return not (check.invalid_utf8 or check.php_escapes or check.carriage_returns)
 
 
 DUCKDB_REGEXP_LIKE = "CREATE MACRO regexp_like(text, pattern) AS regexp_matches(text, pattern)"  # Spark's name

@@ -79,18 +79,15 @@ class PartCheck:
     """What reading a CSV part's bytes found: its rows counted as lines after the header (real
     parts have no newline inside a field: the count an engine's rows must match), its lines
     that are not valid UTF-8, with the first few line numbers (the header is line 1), its PHP
-    escapes (``\\"``, where an RFC 4180 reading and PHP's differ), its carriage returns
-    (which CSV readers take apart: PHP quotes a value holding one) and its lines that end with
-    a comma (an empty last field, or an empty field past the last: a polars reading of some
-    columns sees neither). ``loaded`` is what the engine's loader made of the part, if it was
-    given one."""
+    escapes (``\\"``, where an RFC 4180 reading and PHP's differ) and its carriage returns
+    (which CSV readers take apart: PHP quotes a value holding one). ``loaded`` is what the
+    engine's loader made of the part, if it was given one."""
 
     rows: int
     invalid_utf8: int = 0
     invalid_utf8_lines: tuple[int, ...] = ()
     php_escapes: int = 0
     carriage_returns: int = 0
-    trailing_commas: int = 0
     loaded: Any = None
 
 
@@ -198,22 +195,20 @@ def _valid_utf8(block: bytes | bytearray | memoryview) -> bool:
     return True
 
 
-def _counts(data: bytes) -> tuple[int, int, int, int]:
-    """The newlines in ``data``, its backslashes followed by a quote, its carriage returns
-    and its commas followed by a newline (a pair cut by the end of ``data`` is the caller's
-    to see): numpy counts newlines about four times as fast as ``bytes.count``, without
-    holding the interpreter lock (two threads scan at once); the rare backslashes and
-    carriage returns are only counted when ``in`` (a ``memchr``) finds one."""
+def _counts(data: bytes) -> tuple[int, int, int]:
+    """The newlines in ``data``, its backslashes followed by a quote (one cut by the end of
+    ``data`` is the caller's to see) and its carriage returns: numpy counts newlines about
+    four times as fast as ``bytes.count``, without holding the interpreter lock (two threads
+    scan at once); the rare backslashes and carriage returns are only counted when ``in``
+    (a ``memchr``) finds one."""
     import numpy as np
 
     values = np.frombuffer(data, dtype=np.uint8)
-    newlines = values == 10
     escapes = 0
     if b"\\" in data:
         backslashes = np.flatnonzero(values[:-1] == 92)
         escapes = int(np.count_nonzero(values[backslashes + 1] == 34))
-    return (int(np.count_nonzero(newlines)), escapes, data.count(b"\r") if b"\r" in data else 0,
-            int(np.count_nonzero(values[:-1][newlines[1:]] == 44)))
+    return int(np.count_nonzero(values == 10)), escapes, data.count(b"\r") if b"\r" in data else 0
 
 
 class _Scanner:
@@ -222,17 +217,15 @@ class _Scanner:
     next chunk."""
 
     def __init__(self) -> None:
-        self.newlines, self.escapes, self.returns, self.commas, self.last = 0, 0, 0, 0, b"\n"
-        self.pending = bytearray()
+        self.newlines, self.escapes, self.returns, self.last, self.pending = 0, 0, 0, b"\n", bytearray()
         self.invalid, self.examples = 0, []  # type: ignore[var-annotated]
 
     def add(self, data: bytes) -> None:
         if not data:
             return
-        newlines, escapes, returns, commas = _counts(data)
+        newlines, escapes, returns = _counts(data)
         self.escapes += escapes + (self.last == b"\\" and data[:1] == b'"')
         self.returns += returns
-        self.commas += commas + (self.last == b"," and data[:1] == b"\n")
         first = data.find(b"\n")
         if first < 0:
             self.pending += data
@@ -259,13 +252,12 @@ class _Scanner:
 
     def so_far(self) -> PartCheck:
         """What the lines scanned whole so far hold (their count aside)."""
-        return PartCheck(0, self.invalid, tuple(self.examples), self.escapes, self.returns, self.commas)
+        return PartCheck(0, self.invalid, tuple(self.examples), self.escapes, self.returns)
 
     def finish(self) -> PartCheck:
         self._check(self.pending, self.newlines + 1)
         lines = self.newlines + (self.last != b"\n")
-        return PartCheck(max(lines - 1, 0), self.invalid, tuple(self.examples), self.escapes, self.returns,
-                         self.commas + (self.last == b","))
+        return PartCheck(max(lines - 1, 0), self.invalid, tuple(self.examples), self.escapes, self.returns)
 
 
 @contextlib.contextmanager
@@ -655,7 +647,8 @@ UNREADABLE = "unreadable CSV row"
 def php_fields(line: str, width: int) -> tuple[list[str] | None, str]:
     """A CSV line the way the program that wrote it means it: ``width`` fields, or None.
     PHP's escape first, then the RFC 4180 reading (a value that ends in a backslash is
-    written ``...\\"`` and only the second reads it). Returns the fields and how they were read."""
+    written ``...\\"`` and only the second reads it); empty fields past the last are no fields,
+    as DuckDB's CSV reader and polars read them. Returns the fields and how they were read."""
     if len(line) > csv.field_size_limit():  # a long text is a value, not an attack: we hold the line already
         csv.field_size_limit(len(line))
     for dialect, how in ((PhpDialect, PHP_ESCAPE), (csv.excel, "")):
@@ -663,6 +656,6 @@ def php_fields(line: str, width: int) -> tuple[list[str] | None, str]:
             fields = next(csv.reader([line], dialect), [])
         except csv.Error:  # an unterminated quote, say
             continue
-        if len(fields) == width:
-            return fields, how if '\\"' in line else ""
+        if len(fields) >= width and not any(fields[width:]):
+            return fields[:width], how if '\\"' in line else ""
     return None, UNREADABLE
