@@ -124,6 +124,37 @@ def test_the_copy_of_a_uuid_that_counts_is_the_one_in_the_earliest_part(tmp_path
             f"d.zip!d-00000.csv.zip!d-00000-00001.csv: uuid {first.loc[5, 'uuid']}"]
 
 
+@pytest.mark.parametrize("polars", [True, False], ids=["with polars", "DuckDB's reader alone"])
+def test_the_earliest_copy_counts_even_when_its_row_is_read_again_as_php_wrote_it(tmp_path, monkeypatch, polars):
+    """The first part's copy of a uuid has a PHP escape (DuckDB sets it aside and it is read
+    again, after the rest of the batch) and an unknown category; the second part's copy is
+    clean. The first copy counts, rejected, and the second is its duplicate, in either reading
+    (before, the copy read again lost to the later part's, and 8 rows were aggregated)."""
+    clean = day_frame(dt.date(2025, 7, 2), 8, seed=1, rates=Rates(0, 0, 0, 0))
+    damaged = clean.copy()
+    damaged.loc[0, "decision_facts"], damaged.loc[0, "category"] = 'He said \\"no\\"', "STATEMENT_CATEGORY_NONE"
+    with zipfile.ZipFile(tmp_path / "d.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        for index, frame in enumerate((damaged, clean)):
+            archive.writestr(f"d-{index:05d}.csv", encode_part(php_csv(frame)))
+    if not polars:
+        _without_polars(monkeypatch)
+    provenance = aggregate_duckdb(tmp_path / "d.zip").provenance
+    assert [provenance[key] for key in ("rows_read", "rows_aggregated", "rows_rejected", "rows_duplicate")] == [
+        16, 7, 1, 8]
+    assert provenance["repaired_by_reason"][sor_dumps.PHP_ESCAPE]["rows"] == 1
+
+
+def test_dump_files_of_one_name_in_two_folders_are_both_read(tmp_path):
+    """Two copies of a day in two folders, with PHP escapes (parts DuckDB reads from disk):
+    each file's parts are extracted under names of its own (before, the second file's parts
+    took the first's names, one was removed under the other, and the run crashed)."""
+    for folder in ("a", "b"):
+        synthesize(tmp_path / folder, rows=1_000, days=1, part_rows=250, inner_rows=500,
+                   rates=Rates(malformed=0, duplicate=0, escape=0.01, bad_bytes=0))
+    provenance = aggregate_duckdb(tmp_path).provenance
+    assert provenance["rows_read"] == 2_000 and provenance["rows_aggregated"] + provenance["rows_rejected"] == 2_000
+
+
 def test_a_row_without_platform_is_rejected_not_lost(tmp_path):
     frame = day_frame(dt.date(2024, 3, 14), 40, seed=2, rates=Rates(0, 0, 0, 0))
     frame.loc[3, "platform_name"] = ""
@@ -659,6 +690,37 @@ def test_encrypted_or_unknown_compression_members_are_named_not_crashed_on(tmp_p
     (tmp_path / "nested.zip").write_bytes(raw)
     with pytest.raises(SorError, match=r"nested.zip!x.csv.zip: compression method 99 is not read"):
         aggregate_duckdb(tmp_path / "nested.zip")
+
+
+def _nested_dump(tmp_path: Path) -> tuple[Path, bytearray]:
+    synthesize(tmp_path / "whole", rows=2_000, days=1, part_rows=500, inner_rows=1_000, rates=Rates(0, 0, 0, 0))
+    source, = (tmp_path / "whole").glob("*.zip")
+    return tmp_path / source.name, bytearray(source.read_bytes())
+
+
+def _entries(raw: bytearray) -> list[int]:
+    """Where the outer directory's entries start (after the inner zips', which are stored)."""
+    start = struct.unpack_from("<I", raw, len(raw) - 6)[0]  # the end record's offset of the directory
+    return [at for at in range(start, len(raw) - 22) if raw[at:at + 4] == ENTRY]
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda raw, entries: _patched(raw, entries[1] + 42, len(raw) + 100, "<I"), "bad local header"),
+    (lambda raw, entries: _patched(raw, entries[1] + 42, struct.unpack_from("<I", raw, entries[0] + 42)[0], "<I"),
+     "two entries of its directory name one member"),
+    (lambda raw, entries: raw.__setitem__(slice(34, 35), b"X"), "the member's local header names"),
+    (lambda raw, entries: _patched(raw, entries[0] + 6, lambda version: version | 0x80), "version"),
+], ids=["an entry past the end", "two entries on one inner zip", "a local header of another name",
+        "a version zipfile cannot read"])
+def test_an_outer_directory_at_odds_with_its_members_is_one_line(tmp_path, damage, message):
+    """What zipfile checked when it copied inner zips out, the reading in place checks too: a
+    damaged outer directory stops the run with one line naming the dump (before: a
+    ``struct.error`` traceback, an inner zip read twice, a renamed member read)."""
+    path, raw = _nested_dump(tmp_path)
+    damage(raw, _entries(raw))
+    path.write_bytes(raw)
+    with pytest.raises(SorError, match=rf"{path.name}.*: truncated or corrupt archive \(.*{message}"):
+        aggregate_duckdb(path)
 
 
 def test_a_directory_overstating_a_members_size_is_refused_before_reading(tmp_path):

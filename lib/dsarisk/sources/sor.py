@@ -230,6 +230,7 @@ def logic_text() -> str:
     """The SQL the aggregation runs, for every version and layout: part of the cache key
     (the filters are keyed apart)."""
     return "\n".join([*(inner_sql(has_territorial_scope=scope, table="t") for scope in (True, False)),
+                      *(deduplicate_sql(scope) for scope in (True, False)),
                       *(outer_sql(version, Filters(), has_territorial_scope=scope)
                         for version in VERSIONS for scope in (True, False))])
 
@@ -442,11 +443,18 @@ def duckdb_source(files: Sequence[Path], columns: Sequence[str], *, kind: str = 
             f"delim = ',', quote = '\"', escape = '\"', filename = true{rejects})")
 
 
-DEDUPLICATE = """
+def deduplicate_sql(has_territorial_scope: bool) -> str:
+    """DuckDB's SQL finding a file's duplicates once all its groups are in ``sor_groups``: of
+    the copies of a uuid, the first in :func:`first_copy_order` counts, as in Spark's window
+    over the rows (whichever query, or reading, made its group), and each group's count of the
+    others moves from its statements to its duplicates."""
+    return f"""
 CREATE OR REPLACE TEMP TABLE sor_ids AS SELECT gid, unnest(ids) AS id FROM sor_groups;
 CREATE OR REPLACE TEMP TABLE sor_repeats AS
-  SELECT gid, id FROM (SELECT gid, id, row_number() OVER (PARTITION BY id ORDER BY gid) AS nth FROM sor_ids
-                       WHERE id IN (SELECT id FROM sor_ids WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1))
+  SELECT gid, id FROM (
+    SELECT gid, id, row_number() OVER (PARTITION BY id ORDER BY {first_copy_order(has_territorial_scope)}) AS nth
+    FROM sor_ids JOIN sor_groups USING (gid)
+    WHERE id IN (SELECT id FROM sor_ids WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1))
   WHERE nth > 1;
 UPDATE sor_groups SET statements = sor_groups.statements - r.n, duplicates = sor_groups.duplicates + r.n
   FROM (SELECT gid, count(*) AS n FROM sor_repeats GROUP BY gid) r WHERE sor_groups.gid = r.gid;
@@ -563,9 +571,9 @@ def _batch_rows(connection: Any, batch: Sequence[Part], columns: list[str],
 
 def _duckdb_file(connection: Any, parts: Iterable[Part], filters: Filters, record: FileRecord,
                  batch_parts: int) -> FileResult:
-    """One file's result: its parts grouped batch by batch into ``sor_groups`` (``gid`` in the
-    order of :func:`first_copy_order`, batch after batch), then its duplicates found once over
-    the whole file's uuids and its groups checked and counted."""
+    """One file's result: its parts grouped batch by batch into ``sor_groups`` (``gid`` numbers
+    them), then its duplicates found once over the whole file's uuids
+    (:func:`deduplicate_sql`) and its groups checked and counted."""
     import duckdb
 
     result = FileResult(record, pd.DataFrame(), engine_version("duckdb"))
@@ -581,7 +589,7 @@ def _duckdb_file(connection: Any, parts: Iterable[Part], filters: Filters, recor
             connection.execute(
                 ("CREATE TEMP TABLE sor_groups AS SELECT 0" if first else
                  "INSERT INTO sor_groups SELECT (SELECT coalesce(max(gid), 0) FROM sor_groups)")
-                + f" + row_number() OVER (ORDER BY {first_copy_order(scope)}) AS gid, * FROM ("
+                + " + row_number() OVER () AS gid, * FROM ("
                 + inner_sql(has_territorial_scope=scope, ids=ids, table=rows) + ")")
 
         try:
@@ -617,7 +625,7 @@ def _duckdb_file(connection: Any, parts: Iterable[Part], filters: Filters, recor
         for part in batch:
             _check_part(result, part, int(read.get(str(part.path), 0)) + unreadable.get(str(part.path), 0))
             part.release()
-    connection.execute(DEDUPLICATE)
+    connection.execute(deduplicate_sql(scope))
     for source, uuid in connection.execute(
             "SELECT g.source_part, CAST(r.id AS VARCHAR) FROM sor_repeats r JOIN sor_groups g USING (gid) "
             f"ORDER BY r.id LIMIT {MAX_EXAMPLES}").fetchall():

@@ -265,7 +265,7 @@ def _archive_errors(origin: str | Path, *more: type[Exception]) -> Iterator[None
     """Turn what zipfile and zlib raise on a damaged archive into one SorError naming it."""
     try:
         yield
-    except (zipfile.BadZipFile, zlib.error, zlib_ng.error, EOFError, *more) as exc:
+    except (zipfile.BadZipFile, zlib.error, zlib_ng.error, EOFError, NotImplementedError, *more) as exc:
         raise SorError(f"truncated or corrupt archive ({exc})", file=origin) from None
 
 
@@ -347,9 +347,14 @@ def _open_member(handle: BinaryIO, info: zipfile.ZipInfo, bound: int, origin: st
     end by ``bound`` (where the next member or the directory starts: a directory that
     overstates a member's size would have it read into what follows); returns where that is."""
     handle.seek(info.header_offset)
-    signature, name_length, extra_length = LOCAL_HEADER.unpack(handle.read(LOCAL_HEADER.size))
-    if signature != b"PK\x03\x04":
+    header = handle.read(LOCAL_HEADER.size)
+    if len(header) < LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
         raise SorError("truncated or corrupt archive (bad local header)", file=origin)
+    _, name_length, extra_length = LOCAL_HEADER.unpack(header)
+    # zipfile's own check, as it opens a member: the header is the directory's member's
+    name = handle.read(name_length).decode("utf-8" if info.flag_bits & 0x800 else "cp437", errors="replace")
+    if name != info.orig_filename:
+        raise SorError(f"truncated or corrupt archive (the member's local header names {name!r})", file=origin)
     start = info.header_offset + LOCAL_HEADER.size + name_length + extra_length
     if start + info.compress_size > bound:
         raise SorError(f"truncated or corrupt archive (the directory says the member holds {info.compress_size:,} "
@@ -474,10 +479,14 @@ def _whole_archive(source: Region, origin: str) -> Iterator[zipfile.ZipFile]:
         yield archive
 
 
-def _bounds(archive: zipfile.ZipFile) -> dict[int, int]:
+def _bounds(archive: zipfile.ZipFile, origin: str) -> dict[int, int]:
     """Where each member's stored bytes must end, by its header's offset: where the next
-    member, or the directory, starts."""
-    starts = sorted({info.header_offset for info in archive.infolist()}) + [archive.start_dir]
+    member, or the directory, starts. Two entries of the directory on one member (its rows
+    read twice) are refused."""
+    starts = sorted(info.header_offset for info in archive.infolist())
+    if len(set(starts)) < len(starts):
+        raise SorError("truncated or corrupt archive (two entries of its directory name one member)", file=origin)
+    starts.append(archive.start_dir)
     return dict(zip(starts, starts[1:]))
 
 
@@ -489,12 +498,28 @@ def _member_checked(info: zipfile.ZipInfo, name: str) -> None:
                        "are deflated or stored)", file=name)
 
 
-def _zip_parts(archive: zipfile.ZipFile, source: Region, origin: str, workdir: Path, record: FileRecord,
-               pool: Executor, load: Loader | None) -> Iterator[Part]:
+@dataclass
+class _Extraction:
+    """Where and how the parts of one dump file are extracted: the folder, a stem of the
+    file's own there (several files' parts can wait at once, two of them of one name in two
+    folders), its record, the threads and the engine's loader."""
+
+    workdir: Path
+    stem: str
+    record: FileRecord
+    pool: Executor
+    load: Loader | None
+
+    def target(self, suffix: str) -> Path:
+        """Where the file's next part (or spooled inner zip) goes: the engines take a file's
+        parts in their names' order, which is the archive's."""
+        return self.workdir / f"{self.stem}-{self.record.parts:06d}{suffix}"
+
+
+def _zip_parts(archive: zipfile.ZipFile, source: Region, origin: str, into: _Extraction) -> Iterator[Part]:
     """The CSV parts of ``archive`` (at ``source``), each queued for extraction."""
-    # several files' parts can wait on disk at once: their extracted names must not collide
-    prefix = hashlib.sha1(origin.encode()).hexdigest()[:12]
-    bounds = _bounds(archive)
+    record, load = into.record, into.load
+    bounds = _bounds(archive, origin)
     for info in archive.infolist():
         name = f"{origin}!{info.filename}"
         if info.filename.endswith((".csv.zip", ".csv")):
@@ -505,16 +530,16 @@ def _zip_parts(archive: zipfile.ZipFile, source: Region, origin: str, workdir: P
             collections.deque(_member_chunks(source, info, bound, name), maxlen=0)
             inner = source.member(info, bound, name)
             with _whole_archive(inner, name) as nested:
-                yield from _zip_parts(nested, inner, name, workdir, record, pool, load)
+                yield from _zip_parts(nested, inner, name, into)
         elif info.filename.endswith(".csv.zip"):
-            spool = workdir / f"{prefix}-{record.parts:06d}.zip"
+            spool = into.target(".zip")
             removal = _RemovedWhenRead(spool)
             try:  # a deflated inner zip: spooled to disk (zipfile checks the outer CRC as it copies)
                 with _archive_errors(name, OSError):
                     with archive.open(info) as stream, spool.open("wb") as out:
                         shutil.copyfileobj(stream, out, CHUNK)
                 with _whole_archive(Region(spool), name) as nested:
-                    for part in _zip_parts(nested, Region(spool), name, workdir, record, pool, load):
+                    for part in _zip_parts(nested, Region(spool), name, into):
                         removal.track(part.check)
                         yield part
             finally:
@@ -522,14 +547,14 @@ def _zip_parts(archive: zipfile.ZipFile, source: Region, origin: str, workdir: P
         elif info.filename.endswith(".csv"):
             with _archive_errors(name, OSError), archive.open(info) as stream:
                 columns = _header(stream.readline())
-            target = workdir / f"{prefix}-{record.parts:06d}.csv"
+            target = into.target(".csv")
             record.parts += 1
             extract = functools.partial(_extract, source, info, bound, target, name)
             if load is not None and info.file_size <= IN_MEMORY:
                 pieces = Pieces(columns, _member_chunks(source, info, bound, name))
-                check = pool.submit(_loaded, pieces, load, extract)
+                check = into.pool.submit(_loaded, pieces, load, extract)
             else:
-                check = pool.submit(extract)
+                check = into.pool.submit(extract)
             yield Part(name, target, columns, record, extracted=True, check=check)
 
 
@@ -538,7 +563,7 @@ def iter_parts(files: Sequence[Path], workdir: Path, pool: Executor, digests: Ma
     """Each CSV or Parquet part of ``files``, one at a time, with a FileRecord per file (its
     SHA-256 from ``digests``, or computed); a CSV part is queued on ``pool`` for extraction
     to ``workdir`` (or, when plain, for its scan), then ``load``, as it is yielded."""
-    for path in files:
+    for number, path in enumerate(files):
         sha256 = digests.get(path) or sha256_file(path)
         record = FileRecord(path.name, sha256, layout="", schema_by_date=_schema_by_date(path.name))
         if path.name.endswith(".parquet"):
@@ -554,7 +579,8 @@ def iter_parts(files: Sequence[Path], workdir: Path, pool: Executor, digests: Ma
             with _whole_archive(Region(path), path.name) as archive:
                 record.layout = ("nested zip" if any(m.endswith(".csv.zip") for m in archive.namelist())
                                  else "zipped csv")
-                yield from _zip_parts(archive, Region(path), path.name, workdir, record, pool, load)
+                yield from _zip_parts(archive, Region(path), path.name,
+                                      _Extraction(workdir, f"{number:06d}", record, pool, load))
             if record.parts == 0:
                 raise SorError("the archive holds no CSV part", file=path)
         else:
