@@ -723,6 +723,34 @@ def test_an_outer_directory_at_odds_with_its_members_is_one_line(tmp_path, damag
         aggregate_duckdb(path)
 
 
+def test_a_directory_whose_damaged_entry_hides_the_next_is_one_line(tmp_path):
+    """One bit of an entry's comment length, and zipfile reads that entry over the next and
+    stops: the inner zip after it would be left out, silently (half the rows, before). The end
+    record's count of members no longer matches: one line."""
+    path, raw = _nested_dump(tmp_path)
+    entries = _entries(raw)
+    _patched(raw, entries[0] + 32, len(raw) - entries[1])  # its comment runs to the end of the file
+    path.write_bytes(raw)
+    with pytest.raises(SorError, match=rf"{path.name}: truncated or corrupt archive \(its directory holds 1 "
+                                       r"members, its end record counts 2\)"):
+        aggregate_duckdb(path)
+
+
+def test_an_inner_zip_inside_an_inner_zip_is_one_line(tmp_path):
+    """A daily dump nests once: an inner zip in an inner zip is refused, named (before, read at
+    any depth, 1,200 deep ended in a RecursionError)."""
+    part = encode_part(php_csv(day_frame(dt.date(2025, 7, 2), 10, seed=1, rates=Rates(0, 0, 0, 0))))
+    data = part
+    for name in ("d-00000-00000.csv", "d-deep.csv.zip", "d-00000.csv.zip"):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            archive.writestr(name, data)
+        data = buffer.getvalue()
+    (tmp_path / "d.zip").write_bytes(data)
+    with pytest.raises(SorError, match=r"d.zip!d-00000.csv.zip!d-deep.csv.zip: an inner zip inside an inner zip"):
+        aggregate_duckdb(tmp_path / "d.zip")
+
+
 def test_a_directory_overstating_a_members_size_is_refused_before_reading(tmp_path):
     """The directory says a part holds far more stored bytes than lie before the next member:
     refused before anything is read (before, the bytes of what followed were read into memory,

@@ -460,22 +460,29 @@ class _RemovedWhenRead:
         self._ended()
 
 
-END_RECORD = b"PK\x05\x06"
+END_RECORD, END_RECORD_SIZE = b"PK\x05\x06", 22
 
 
 @contextlib.contextmanager
 def _whole_archive(source: Region, origin: str) -> Iterator[zipfile.ZipFile]:
-    """The zip archive at ``source``, opened once known whole: its end record at its end and
-    its first member at its start. (zipfile takes the last end record it finds: in a truncated
-    daily dump, that of an inner zip stored in it, which it would then read as the dump.)"""
+    """The zip archive at ``source``, opened once known whole: its end record at its end, its
+    first member at its start, and as many members in its directory as the end record counts.
+    (zipfile takes the last end record it finds: in a truncated daily dump, that of an inner
+    zip stored in it, which it would then read as the dump; and it stops reading the directory
+    where an entry's lengths, damaged, run past the directory's size: the members after it
+    would be left out.)"""
     with contextlib.ExitStack() as stack:
         with _archive_errors(origin, OSError):
             handle = stack.enter_context(source.open())
             archive = stack.enter_context(zipfile.ZipFile(handle))
-            handle.seek(max(handle.seek(0, io.SEEK_END) - len(END_RECORD) - 18 - len(archive.comment), 0))
-            at_end = handle.read(len(END_RECORD)) == END_RECORD
-        if not at_end or min((info.header_offset for info in archive.infolist()), default=0) != 0:
+            handle.seek(max(handle.seek(0, io.SEEK_END) - END_RECORD_SIZE - len(archive.comment), 0))
+            end = handle.read(END_RECORD_SIZE)
+        if end[:4] != END_RECORD or min((info.header_offset for info in archive.infolist()), default=0) != 0:
             raise SorError("truncated or corrupt archive (its end is not where its directory says)", file=origin)
+        counted = struct.unpack_from("<H", end, 10)[0]
+        if counted != 0xFFFF and counted != len(archive.infolist()):  # (0xFFFF: zip64 counts elsewhere)
+            raise SorError(f"truncated or corrupt archive (its directory holds {len(archive.infolist())} members, "
+                           f"its end record counts {counted})", file=origin)
         yield archive
 
 
@@ -516,21 +523,25 @@ class _Extraction:
         return self.workdir / f"{self.stem}-{self.record.parts:06d}{suffix}"
 
 
-def _zip_parts(archive: zipfile.ZipFile, source: Region, origin: str, into: _Extraction) -> Iterator[Part]:
-    """The CSV parts of ``archive`` (at ``source``), each queued for extraction."""
+def _zip_parts(archive: zipfile.ZipFile, source: Region, origin: str, into: _Extraction,
+               inner: bool = False) -> Iterator[Part]:
+    """The CSV parts of ``archive`` (at ``source``; ``inner``: itself an inner zip), each
+    queued for extraction."""
     record, load = into.record, into.load
     bounds = _bounds(archive, origin)
     for info in archive.infolist():
         name = f"{origin}!{info.filename}"
         if info.filename.endswith((".csv.zip", ".csv")):
             _member_checked(info, name)
+        if inner and info.filename.endswith(".csv.zip"):
+            raise SorError("an inner zip inside an inner zip is not read (a daily dump nests once)", file=name)
         bound = bounds[info.header_offset]
         if info.filename.endswith(".csv.zip") and info.compress_type == zipfile.ZIP_STORED:
             # the published layout: read where it lies, once its CRC-32 holds (its directory is trusted then)
             collections.deque(_member_chunks(source, info, bound, name), maxlen=0)
-            inner = source.member(info, bound, name)
-            with _whole_archive(inner, name) as nested:
-                yield from _zip_parts(nested, inner, name, into)
+            region = source.member(info, bound, name)
+            with _whole_archive(region, name) as nested:
+                yield from _zip_parts(nested, region, name, into, inner=True)
         elif info.filename.endswith(".csv.zip"):
             spool = into.target(".zip")
             removal = _RemovedWhenRead(spool)
@@ -539,7 +550,7 @@ def _zip_parts(archive: zipfile.ZipFile, source: Region, origin: str, into: _Ext
                     with archive.open(info) as stream, spool.open("wb") as out:
                         shutil.copyfileobj(stream, out, CHUNK)
                 with _whole_archive(Region(spool), name) as nested:
-                    for part in _zip_parts(nested, Region(spool), name, into):
+                    for part in _zip_parts(nested, Region(spool), name, into, inner=True):
                         removal.track(part.check)
                         yield part
             finally:
