@@ -666,7 +666,7 @@ def _patched(raw: bytearray, at: int, value: int | Callable[[int], int], size: s
     struct.pack_into(size, raw, at, value(struct.unpack_from(size, raw, at)[0]) if callable(value) else value)
 
 
-LOCAL, ENTRY = b"PK\x03\x04", b"PK\x01\x02"  # a member's local header, its directory entry
+LOCAL, ENTRY, END = b"PK\x03\x04", b"PK\x01\x02", b"PK\x05\x06"  # a member's local header, its directory entry, the end record
 
 
 def test_encrypted_or_unknown_compression_members_are_named_not_crashed_on(tmp_path):
@@ -734,6 +734,23 @@ def test_a_directory_whose_damaged_entry_hides_the_next_is_one_line(tmp_path):
     with pytest.raises(SorError, match=rf"{path.name}: truncated or corrupt archive \(its directory holds 1 "
                                        r"members, its end record counts 2\)"):
         aggregate_duckdb(path)
+
+
+def test_an_end_record_hidden_in_an_inner_zips_comment_is_one_line(tmp_path):
+    """An inner zip whose comment is an end record of no members: zipfile takes it (the last
+    it finds), and the inner zip's parts would be left out while the others are read (8 rows
+    of 16, silently, before). Refused, named."""
+    part = encode_part(php_csv(day_frame(dt.date(2025, 7, 2), 8, seed=1, rates=Rates(0, 0, 0, 0))))
+    with zipfile.ZipFile(tmp_path / "d.zip", "w", zipfile.ZIP_STORED) as outer:
+        for index in range(2):
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as inner:
+                inner.writestr(f"d-{index:05d}-00000.csv", part)
+                inner.comment = END + bytes(18) if index == 0 else b""
+            outer.writestr(f"d-{index:05d}.csv.zip", buffer.getvalue())
+    with pytest.raises(SorError, match=r"d.zip!d-00000.csv.zip: truncated or corrupt archive \(its end record lies "
+                                       r"in the comment of another\)"):
+        aggregate_duckdb(tmp_path / "d.zip")
 
 
 def test_an_inner_zip_inside_an_inner_zip_is_one_line(tmp_path):

@@ -460,7 +460,20 @@ class _RemovedWhenRead:
         self._ended()
 
 
-END_RECORD, END_RECORD_SIZE = b"PK\x05\x06", 22
+END_RECORD, END_RECORD_SIZE, MAX_COMMENT = b"PK\x05\x06", 22, 0xFFFF
+
+
+def _end_record_in_a_comment(tail: bytes, used: int) -> bool:
+    """Whether an end record before the one at ``used`` in ``tail`` (an archive's last bytes)
+    has a comment that runs to the end, holding the one used: zipfile takes the last end
+    record it finds, and one written into a comment would hide the archive's directory."""
+    at = tail.rfind(END_RECORD, 0, used)
+    while at >= 0:
+        if at + END_RECORD_SIZE <= len(tail) and \
+                at + END_RECORD_SIZE + struct.unpack_from("<H", tail, at + 20)[0] == len(tail):
+            return True
+        at = tail.rfind(END_RECORD, 0, at)
+    return False
 
 
 @contextlib.contextmanager
@@ -470,15 +483,20 @@ def _whole_archive(source: Region, origin: str) -> Iterator[zipfile.ZipFile]:
     (zipfile takes the last end record it finds: in a truncated daily dump, that of an inner
     zip stored in it, which it would then read as the dump; and it stops reading the directory
     where an entry's lengths, damaged, run past the directory's size: the members after it
-    would be left out.)"""
+    would be left out. An end record written into the comment of the real one is refused.)"""
     with contextlib.ExitStack() as stack:
         with _archive_errors(origin, OSError):
             handle = stack.enter_context(source.open())
             archive = stack.enter_context(zipfile.ZipFile(handle))
-            handle.seek(max(handle.seek(0, io.SEEK_END) - END_RECORD_SIZE - len(archive.comment), 0))
-            end = handle.read(END_RECORD_SIZE)
+            size = handle.seek(0, io.SEEK_END)
+            used = size - END_RECORD_SIZE - len(archive.comment)
+            handle.seek(max(used - MAX_COMMENT - END_RECORD_SIZE, 0))
+            tail = handle.read()
+        end = tail[len(tail) - (size - used):][:END_RECORD_SIZE]
         if end[:4] != END_RECORD or min((info.header_offset for info in archive.infolist()), default=0) != 0:
             raise SorError("truncated or corrupt archive (its end is not where its directory says)", file=origin)
+        if _end_record_in_a_comment(tail, len(tail) - (size - used)):
+            raise SorError("truncated or corrupt archive (its end record lies in the comment of another)", file=origin)
         counted = struct.unpack_from("<H", end, 10)[0]
         if counted != 0xFFFF and counted != len(archive.infolist()):  # (0xFFFF: zip64 counts elsewhere)
             raise SorError(f"truncated or corrupt archive (its directory holds {len(archive.infolist())} members, "
