@@ -753,6 +753,24 @@ def test_an_end_record_hidden_in_an_inner_zips_comment_is_one_line(tmp_path):
         aggregate_duckdb(tmp_path / "d.zip")
 
 
+@pytest.mark.parametrize("where", ["outer", "inner"])
+def test_a_member_of_a_daily_dump_that_is_no_part_is_one_line(tmp_path, where):
+    """A daily dump holds inner zips of CSV parts and nothing else: a member of another name (a
+    damaged one, ``.csv.zi{``) was skipped silently, and its rows with it. Refused, named."""
+    part = encode_part(php_csv(day_frame(dt.date(2025, 7, 2), 8, seed=1, rates=Rates(0, 0, 0, 0))))
+    with zipfile.ZipFile(tmp_path / "d.zip", "w", zipfile.ZIP_STORED) as outer:
+        for index in range(2):
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as inner:
+                inner.writestr(f"d-{index:05d}-00000.csv", part)
+                if where == "inner" and index:
+                    inner.writestr(f"d-{index:05d}-00001.csv{{", part)
+            outer.writestr(f"d-{index:05d}.csv.zi{{" if where == "outer" and index else f"d-{index:05d}.csv.zip",
+                           buffer.getvalue())
+    with pytest.raises(SorError, match=r"d.zip!d-00001.csv.zi.*: a member of a daily dump that is neither"):
+        aggregate_duckdb(tmp_path / "d.zip")
+
+
 def test_an_inner_zip_inside_an_inner_zip_is_one_line(tmp_path):
     """A daily dump nests once: an inner zip in an inner zip is refused, named (before, read at
     any depth, 1,200 deep ended in a RecursionError)."""

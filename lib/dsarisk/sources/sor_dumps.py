@@ -553,6 +553,9 @@ def _zip_parts(archive: zipfile.ZipFile, source: Region, origin: str, into: _Ext
             _member_checked(info, name)
         if inner and info.filename.endswith(".csv.zip"):
             raise SorError("an inner zip inside an inner zip is not read (a daily dump nests once)", file=name)
+        if (inner or record.layout == "nested zip") and not info.filename.endswith((".csv.zip", ".csv")) \
+                and not info.is_dir():  # the published layout holds nothing else: a damaged name, say
+            raise SorError("a member of a daily dump that is neither an inner zip nor a CSV part", file=name)
         bound = bounds[info.header_offset]
         if info.filename.endswith(".csv.zip") and info.compress_type == zipfile.ZIP_STORED:
             # the published layout: read where it lies, once its CRC-32 holds (its directory is trusted then)
