@@ -736,39 +736,42 @@ def test_a_directory_whose_damaged_entry_hides_the_next_is_one_line(tmp_path):
         aggregate_duckdb(path)
 
 
+def _two_inner_zips(path: Path, *, comment: bytes = b"", inner_extra: str = "", outer_name: str = "") -> Path:
+    """A daily dump of two inner zips of one part of 8 rows: the first inner zip with
+    ``comment``, the second with a member ``inner_extra`` more, or named ``outer_name``."""
+    part = encode_part(php_csv(day_frame(dt.date(2025, 7, 2), 8, seed=1, rates=Rates(0, 0, 0, 0))))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as outer:
+        for index in range(2):
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as inner:
+                inner.writestr(f"d-{index:05d}-00000.csv", part)
+                if index:
+                    if inner_extra:
+                        inner.writestr(inner_extra, part)
+                else:
+                    inner.comment = comment
+            outer.writestr(outer_name if index and outer_name else f"d-{index:05d}.csv.zip", buffer.getvalue())
+    return path
+
+
 def test_an_end_record_hidden_in_an_inner_zips_comment_is_one_line(tmp_path):
     """An inner zip whose comment is an end record of no members: zipfile takes it (the last
     it finds), and the inner zip's parts would be left out while the others are read (8 rows
     of 16, silently, before). Refused, named."""
-    part = encode_part(php_csv(day_frame(dt.date(2025, 7, 2), 8, seed=1, rates=Rates(0, 0, 0, 0))))
-    with zipfile.ZipFile(tmp_path / "d.zip", "w", zipfile.ZIP_STORED) as outer:
-        for index in range(2):
-            buffer = io.BytesIO()
-            with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as inner:
-                inner.writestr(f"d-{index:05d}-00000.csv", part)
-                inner.comment = END + bytes(18) if index == 0 else b""
-            outer.writestr(f"d-{index:05d}.csv.zip", buffer.getvalue())
+    path = _two_inner_zips(tmp_path / "d.zip", comment=END + bytes(18))
     with pytest.raises(SorError, match=r"d.zip!d-00000.csv.zip: truncated or corrupt archive \(its end record lies "
                                        r"in the comment of another\)"):
-        aggregate_duckdb(tmp_path / "d.zip")
+        aggregate_duckdb(path)
 
 
-@pytest.mark.parametrize("where", ["outer", "inner"])
-def test_a_member_of_a_daily_dump_that_is_no_part_is_one_line(tmp_path, where):
+@pytest.mark.parametrize("names", [{"outer_name": "d-00001.csv.zi{"}, {"inner_extra": "d-00001-00001.csv{"}],
+                         ids=["outer", "inner"])
+def test_a_member_of_a_daily_dump_that_is_no_part_is_one_line(tmp_path, names):
     """A daily dump holds inner zips of CSV parts and nothing else: a member of another name (a
     damaged one, ``.csv.zi{``) was skipped silently, and its rows with it. Refused, named."""
-    part = encode_part(php_csv(day_frame(dt.date(2025, 7, 2), 8, seed=1, rates=Rates(0, 0, 0, 0))))
-    with zipfile.ZipFile(tmp_path / "d.zip", "w", zipfile.ZIP_STORED) as outer:
-        for index in range(2):
-            buffer = io.BytesIO()
-            with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as inner:
-                inner.writestr(f"d-{index:05d}-00000.csv", part)
-                if where == "inner" and index:
-                    inner.writestr(f"d-{index:05d}-00001.csv{{", part)
-            outer.writestr(f"d-{index:05d}.csv.zi{{" if where == "outer" and index else f"d-{index:05d}.csv.zip",
-                           buffer.getvalue())
+    path = _two_inner_zips(tmp_path / "d.zip", **names)
     with pytest.raises(SorError, match=r"d.zip!d-00001.csv.zi.*: a member of a daily dump that is neither"):
-        aggregate_duckdb(tmp_path / "d.zip")
+        aggregate_duckdb(path)
 
 
 def test_an_inner_zip_inside_an_inner_zip_is_one_line(tmp_path):
