@@ -46,3 +46,4 @@ def ctrl_c_remembered() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGINT, previous)
         sys.unraisablehook = hook
+        INTERRUPTED.clear()  # the block's Ctrl-C is not the next caller's (a later run in this process)
