@@ -488,14 +488,14 @@ def _whole_archive(source: Region, origin: str) -> Iterator[zipfile.ZipFile]:
         with _archive_errors(origin, OSError):
             handle = stack.enter_context(source.open())
             archive = stack.enter_context(zipfile.ZipFile(handle))
-            size = handle.seek(0, io.SEEK_END)
-            used = size - END_RECORD_SIZE - len(archive.comment)
-            handle.seek(max(used - MAX_COMMENT - END_RECORD_SIZE, 0))
+            handle.seek(-min(handle.seek(0, io.SEEK_END), MAX_COMMENT + 2 * END_RECORD_SIZE + len(archive.comment)),
+                        io.SEEK_END)
             tail = handle.read()
-        end = tail[len(tail) - (size - used):][:END_RECORD_SIZE]
+        used = len(tail) - END_RECORD_SIZE - len(archive.comment)  # where zipfile's end record is in ``tail``
+        end = tail[used:used + END_RECORD_SIZE]
         if end[:4] != END_RECORD or min((info.header_offset for info in archive.infolist()), default=0) != 0:
             raise SorError("truncated or corrupt archive (its end is not where its directory says)", file=origin)
-        if _end_record_in_a_comment(tail, len(tail) - (size - used)):
+        if _end_record_in_a_comment(tail, used):
             raise SorError("truncated or corrupt archive (its end record lies in the comment of another)", file=origin)
         counted = struct.unpack_from("<H", end, 10)[0]
         if counted != 0xFFFF and counted != len(archive.infolist()):  # (0xFFFF: zip64 counts elsewhere)
